@@ -1,0 +1,843 @@
+package sip
+
+import (
+	"iter"
+	"strconv"
+
+	"github.com/parleysip/parley/internal/abnf"
+)
+
+//go:generate go run ../internal/gen/main.go ../internal/gen/headers.tsv zheaders.go
+
+// HeaderName is a header field name in its canonical spelling, e.g.
+// "Call-ID" or "WWW-Authenticate". The Header* constants come from the one
+// header table, internal/gen/headers.tsv.
+type HeaderName string
+
+type hdrID uint8
+
+type hdrKind uint8
+
+const (
+	kindSingle hdrKind = iota // one value per message
+	kindList                  // comma-separated list, may span lines (§7.3.1)
+	kindMulti                 // may repeat, never split at commas (credentials)
+)
+
+type hdrInfo struct {
+	name    HeaderName
+	compact byte
+	kind    hdrKind
+	hot     bool
+	rfc     string
+}
+
+// CanonicalHeaderName returns the canonical spelling of a header name given
+// in any case or in compact form ("i" → "Call-ID"), or name unchanged when
+// it is not in Parley's header table.
+func CanonicalHeaderName(name string) string {
+	if id := lookupHeader(name); id != hdrUnknown {
+		return string(hdrTable[id].name)
+	}
+	return name
+}
+
+// CompactForm returns the compact form of a header (§7.3.3), or 0.
+func CompactForm(name string) byte {
+	return hdrTable[lookupHeader(name)].compact
+}
+
+// field is one header value in message order.
+type field struct {
+	id  hdrID
+	grp uint16 // non-zero: one of several values that shared one line
+	// name is the name as received (used for unknown headers).
+	name string
+	// value is the field value, trimmed of surrounding white space.
+	value string
+	// line is the whole header line as received, without its CRLF; it is
+	// written back verbatim while the field is untouched. "" once modified.
+	line string
+}
+
+func (f *field) canonicalName() string {
+	if f.id != hdrUnknown {
+		return string(hdrTable[f.id].name)
+	}
+	return f.name
+}
+
+// Header is the header section of a SIP message: every field in the order
+// received, plus typed values of the headers a transaction, dialog or
+// proxy reads on every message (Via, From, To, Call-ID, CSeq,
+// Max-Forwards, Route, Record-Route, Contact, Content-Length,
+// Content-Type), parsed once by the codec. Any other header is kept as
+// written and parsed on typed access.
+//
+// Typed accessors return pointers into the message: treat them as
+// read-only and change headers with the Set/Add/Prepend/Remove methods,
+// which keep the typed values and the wire form in step. An untouched field
+// is written back byte for byte (folded lines are unfolded in place, a
+// change RFC 3261 §7.3.1 allows).
+//
+// A Header must not be copied after first use; use Clone on the message.
+type Header struct {
+	fields []field
+
+	via     []Via
+	route   []NameAddr
+	rr      []NameAddr
+	contact []Contact
+	from    NameAddr
+	to      NameAddr
+	callID  string
+	cseq    CSeq
+	// maxForwards and contentLength are -1 when the header is absent.
+	maxForwards   int
+	contentLength int
+	contentType   string
+	has           uint8
+	nextGrp       uint16
+
+	// Inline storage so that a typical message needs no extra allocations.
+	fieldArr   [24]field
+	viaArr     [3]Via
+	routeArr   [2]NameAddr
+	rrArr      [3]NameAddr
+	contactArr [1]Contact
+}
+
+const (
+	hasFrom uint8 = 1 << iota
+	hasTo
+	hasCallID
+	hasCSeq
+	hasContentType
+)
+
+func (h *Header) init() {
+	h.fields = h.fieldArr[:0]
+	h.via = h.viaArr[:0]
+	h.route = h.routeArr[:0]
+	h.rr = h.rrArr[:0]
+	h.contact = h.contactArr[:0]
+	h.maxForwards = -1
+	h.contentLength = -1
+}
+
+func (h *Header) lazyInit() {
+	if h.fields == nil {
+		h.init()
+	}
+}
+
+// Vias returns the Via values, topmost first (read-only).
+func (h *Header) Vias() []Via { return h.via }
+
+// TopVia returns the topmost Via value, or nil (read-only).
+func (h *Header) TopVia() *Via {
+	if len(h.via) == 0 {
+		return nil
+	}
+	return &h.via[0]
+}
+
+// From returns the From value, or nil when absent (read-only).
+func (h *Header) From() *NameAddr {
+	if h.has&hasFrom == 0 {
+		return nil
+	}
+	return &h.from
+}
+
+// To returns the To value, or nil when absent (read-only).
+func (h *Header) To() *NameAddr {
+	if h.has&hasTo == 0 {
+		return nil
+	}
+	return &h.to
+}
+
+// CallID returns the Call-ID, or "".
+func (h *Header) CallID() string { return h.callID }
+
+// CSeq returns the CSeq value and whether the message has one.
+func (h *Header) CSeq() (CSeq, bool) { return h.cseq, h.has&hasCSeq != 0 }
+
+// MaxForwards returns the Max-Forwards value and whether it is present
+// and within 0–255. RFC 4475 §3.1.2.4 lets an element treat an overlarge
+// value as absent, which is what this reports.
+func (h *Header) MaxForwards() (int, bool) { return h.maxForwards, h.maxForwards >= 0 }
+
+// ContentLength returns the Content-Length value and whether it is present.
+func (h *Header) ContentLength() (int, bool) { return h.contentLength, h.contentLength >= 0 }
+
+// ContentType returns the Content-Type value as written, or "".
+func (h *Header) ContentType() string { return h.contentType }
+
+// Routes returns the Route values in order (read-only).
+func (h *Header) Routes() []NameAddr { return h.route }
+
+// RecordRoutes returns the Record-Route values in order (read-only).
+func (h *Header) RecordRoutes() []NameAddr { return h.rr }
+
+// Contacts returns the Contact values in order (read-only).
+func (h *Header) Contacts() []Contact { return h.contact }
+
+// Get returns the value of the first field called name (any case or
+// compact form), as written, or "". For a comma-separated list written on
+// one line, that is the whole line's value; use [Header.Values] to split.
+func (h *Header) Get(name string) string {
+	id := lookupHeader(name)
+	for i := range h.fields {
+		if h.fields[i].matches(id, name) {
+			return h.fields[i].value
+		}
+	}
+	return ""
+}
+
+// Has reports whether a field called name is present.
+func (h *Header) Has(name string) bool {
+	id := lookupHeader(name)
+	for i := range h.fields {
+		if h.fields[i].matches(id, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *field) matches(id hdrID, name string) bool {
+	if id != hdrUnknown {
+		return f.id == id
+	}
+	return f.id == hdrUnknown && abnf.EqualFold(f.name, name)
+}
+
+// Values yields every value of the header called name in order. Values of
+// list headers (Allow, Supported, Via...) are split at commas that are not
+// inside quotes or angle brackets (§7.3.1); other headers yield each
+// field's value whole.
+func (h *Header) Values(name string) iter.Seq[string] {
+	id := lookupHeader(name)
+	list := hdrTable[id].kind == kindList
+	return func(yield func(string) bool) {
+		for i := range h.fields {
+			f := &h.fields[i]
+			if !f.matches(id, name) {
+				continue
+			}
+			if !list {
+				if !yield(f.value) {
+					return
+				}
+				continue
+			}
+			for v := range splitList(f.value) {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// All yields each field's canonical name and value in message order.
+func (h *Header) All() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for i := range h.fields {
+			if !yield(h.fields[i].canonicalName(), h.fields[i].value) {
+				return
+			}
+		}
+	}
+}
+
+// Count returns the number of header fields (list values split from one line
+// count one each for the typed headers).
+func (h *Header) Count() int { return len(h.fields) }
+
+// splitList yields the comma-separated elements of a list value, skipping
+// empty ones, honouring quoted strings and <...>.
+func splitList(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for len(s) > 0 {
+			end := listElemEnd(s)
+			v := abnf.TrimWS(s[:end])
+			if v != "" && !yield(v) {
+				return
+			}
+			if end >= len(s) {
+				return
+			}
+			s = s[end+1:]
+		}
+	}
+}
+
+// listElemEnd returns the index of the comma that ends the first element
+// of s (len(s) if none).
+func listElemEnd(s string) int {
+	angle := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			end, ok := abnf.QuotedString(s, i)
+			if !ok {
+				return len(s)
+			}
+			i = end - 1
+		case '<':
+			angle = true
+		case '>':
+			angle = false
+		case ',':
+			if !angle {
+				return i
+			}
+		}
+	}
+	return len(s)
+}
+
+// Add appends a header field. For a typed header the value is parsed first
+// and an error returned if it is malformed; a list value may hold several
+// comma-separated values.
+func (h *Header) Add(name, value string) error {
+	h.lazyInit()
+	id := lookupHeader(name)
+	value = abnf.TrimWS(value)
+	if id != hdrUnknown && hdrTable[id].hot {
+		return h.addTyped(id, name, value, "", len(h.fields))
+	}
+	if id == hdrUnknown && !abnf.IsTokenString(name) {
+		return errHeader("bad header name")
+	}
+	h.fields = append(h.fields, field{id: id, name: name, value: value})
+	return nil
+}
+
+// Set replaces every field called name with one field holding value, at
+// the position of the first one (or at the end).
+func (h *Header) Set(name, value string) error {
+	h.lazyInit()
+	id := lookupHeader(name)
+	pos := -1
+	for i := range h.fields {
+		if h.fields[i].matches(id, name) {
+			pos = i
+			break
+		}
+	}
+	if pos < 0 {
+		return h.Add(name, value)
+	}
+	// Validate a typed value before removing anything.
+	if id != hdrUnknown && hdrTable[id].hot {
+		var tmp Header
+		tmp.init()
+		if err := tmp.addTyped(id, name, abnf.TrimWS(value), "", 0); err != nil {
+			return err
+		}
+	}
+	h.Del(name)
+	if id != hdrUnknown && hdrTable[id].hot {
+		return h.addTyped(id, name, abnf.TrimWS(value), "", pos)
+	}
+	h.insertField(pos, field{id: id, name: name, value: abnf.TrimWS(value)})
+	return nil
+}
+
+// Del removes every field called name.
+func (h *Header) Del(name string) {
+	id := lookupHeader(name)
+	out := h.fields[:0]
+	for i := range h.fields {
+		if h.fields[i].matches(id, name) {
+			h.ungroup(h.fields[i].grp)
+			continue
+		}
+		out = append(out, h.fields[i])
+	}
+	for i := len(out); i < len(h.fields); i++ {
+		h.fields[i] = field{}
+	}
+	h.fields = out
+	switch id {
+	case hdrVia:
+		h.via = h.via[:0]
+	case hdrRoute:
+		h.route = h.route[:0]
+	case hdrRecordRoute:
+		h.rr = h.rr[:0]
+	case hdrContact:
+		h.contact = h.contact[:0]
+	case hdrFrom:
+		h.from, h.has = NameAddr{}, h.has&^hasFrom
+	case hdrTo:
+		h.to, h.has = NameAddr{}, h.has&^hasTo
+	case hdrCallID:
+		h.callID, h.has = "", h.has&^hasCallID
+	case hdrCSeq:
+		h.cseq, h.has = CSeq{}, h.has&^hasCSeq
+	case hdrMaxForwards:
+		h.maxForwards = -1
+	case hdrContentLength:
+		h.contentLength = -1
+	case hdrContentType:
+		h.contentType, h.has = "", h.has&^hasContentType
+	}
+}
+
+// ungroup detaches the other values that shared a line with a value being
+// changed, so that each is written on its own from then on.
+func (h *Header) ungroup(g uint16) {
+	if g == 0 {
+		return
+	}
+	for i := range h.fields {
+		if h.fields[i].grp == g {
+			h.fields[i].grp = 0
+			h.fields[i].line = ""
+		}
+	}
+}
+
+func (h *Header) insertField(pos int, f field) {
+	h.fields = append(h.fields, field{})
+	copy(h.fields[pos+1:], h.fields[pos:])
+	h.fields[pos] = f
+}
+
+// nth returns the index in fields of the k-th field with id, or -1.
+func (h *Header) nth(id hdrID, k int) int {
+	for i := range h.fields {
+		if h.fields[i].id == id {
+			if k == 0 {
+				return i
+			}
+			k--
+		}
+	}
+	return -1
+}
+
+// errDuplicate marks a second value of a single-value header (RFC 4475
+// §3.3.8).
+var errDuplicate = errHeader("more than one value for a single-value header")
+
+// addTyped parses value as header id and inserts it (all its list elements)
+// at field position pos. line is the raw line for a parsed field.
+func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
+	if hdrTable[id].kind == kindList {
+		// Count elements first: a parsed line with several values becomes a
+		// group that is written back as the one original line.
+		var grp uint16
+		if line != "" && listElemEnd(value) < len(value) {
+			h.nextGrp++
+			grp = h.nextGrp
+		}
+		empty := true
+		for v := range splitListStrict(value) {
+			if v == "" {
+				return errHeader("empty list element")
+			}
+			empty = false
+			k := 0 // index among same-id fields before pos
+			for i := 0; i < pos; i++ {
+				if h.fields[i].id == id {
+					k++
+				}
+			}
+			if err := h.insertTyped(id, k, v); err != nil {
+				// A Via whose sent-by parsed is kept (with the line as
+				// received) so that a 400 can still be routed back and echo
+				// it (RFC 4475 §3.1.2.1).
+				if id == hdrVia && len(h.via) > k && h.via[k].Host != "" {
+					h.insertField(pos, field{id: id, grp: grp, name: name, value: v, line: line})
+				}
+				return err
+			}
+			h.insertField(pos, field{id: id, grp: grp, name: name, value: v, line: line})
+			pos++
+		}
+		if empty {
+			return errHeader("empty value")
+		}
+		return nil
+	}
+	if err := h.setSingle(id, value); err != nil {
+		return err
+	}
+	h.insertField(pos, field{id: id, name: name, value: value, line: line})
+	return nil
+}
+
+// splitListStrict yields every comma-separated element, empty ones
+// included, so that "a,,b" is caught as malformed (RFC 4475 §3.1.2.1).
+func splitListStrict(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for {
+			end := listElemEnd(s)
+			if !yield(abnf.TrimWS(s[:end])) || end >= len(s) {
+				return
+			}
+			s = s[end+1:]
+		}
+	}
+}
+
+func (h *Header) insertTyped(id hdrID, k int, v string) error {
+	switch id {
+	case hdrVia:
+		var x Via
+		if err := parseVia(&x, v); err != nil {
+			if x.Host != "" {
+				x.Params = ""
+				h.via = insertAt(h.via, k, x)
+			}
+			return err
+		}
+		h.via = insertAt(h.via, k, x)
+	case hdrRoute, hdrRecordRoute:
+		var x NameAddr
+		if err := parseNameAddr(&x, v); err != nil {
+			return err
+		}
+		if x.URI.Scheme == "" {
+			return errHeader("missing URI")
+		}
+		if id == hdrRoute {
+			h.route = insertAt(h.route, k, x)
+		} else {
+			h.rr = insertAt(h.rr, k, x)
+		}
+	case hdrContact:
+		var x Contact
+		if err := parseContact(&x, v); err != nil {
+			return err
+		}
+		h.contact = insertAt(h.contact, k, x)
+	}
+	return nil
+}
+
+func insertAt[T any](s []T, k int, v T) []T {
+	if k >= len(s) {
+		return append(s, v)
+	}
+	var zero T
+	s = append(s, zero)
+	copy(s[k+1:], s[k:])
+	s[k] = v
+	return s
+}
+
+func (h *Header) setSingle(id hdrID, value string) error {
+	switch id {
+	case hdrFrom, hdrTo:
+		flag, dst := hasFrom, &h.from
+		if id == hdrTo {
+			flag, dst = hasTo, &h.to
+		}
+		if h.has&flag != 0 {
+			return errDuplicate
+		}
+		var x NameAddr
+		if err := parseNameAddr(&x, value); err != nil {
+			return err
+		}
+		*dst = x
+		h.has |= flag
+	case hdrCallID:
+		if h.has&hasCallID != 0 {
+			return errDuplicate
+		}
+		// callid = word [ "@" word ]
+		if value == "" {
+			return errHeader("empty Call-ID")
+		}
+		for i := 0; i < len(value); i++ {
+			if !abnf.IsWordChar(value[i]) && value[i] != '@' {
+				return errHeader("bad character in Call-ID")
+			}
+		}
+		h.callID = value
+		h.has |= hasCallID
+	case hdrCSeq:
+		if h.has&hasCSeq != 0 {
+			return errDuplicate
+		}
+		var c CSeq
+		if err := parseCSeq(&c, value); err != nil {
+			return err
+		}
+		h.cseq = c
+		h.has |= hasCSeq
+	case hdrMaxForwards:
+		if h.maxForwards >= 0 {
+			return errDuplicate
+		}
+		for i := 0; i < len(value); i++ {
+			if !abnf.IsDigit(value[i]) {
+				return errHeader("bad Max-Forwards")
+			}
+		}
+		if value == "" {
+			return errHeader("bad Max-Forwards")
+		}
+		if n, ok := abnf.ParseUint(value, 255); ok {
+			h.maxForwards = int(n)
+		}
+	case hdrContentLength:
+		n, ok := abnf.ParseUint(value, 1<<31-1)
+		if !ok {
+			return errHeader("bad Content-Length")
+		}
+		if h.contentLength >= 0 && h.contentLength != int(n) {
+			// RFC 4475 §3.3.9: conflicting values are a framing error.
+			return errHeader("conflicting Content-Length values")
+		}
+		h.contentLength = int(n)
+	case hdrContentType:
+		if h.has&hasContentType != 0 {
+			return errDuplicate
+		}
+		if value == "" {
+			return errHeader("empty Content-Type")
+		}
+		h.contentType = value
+		h.has |= hasContentType
+	}
+	return nil
+}
+
+// setTypedField replaces the value of the single field with id (adding it
+// at the end when absent) after its typed value has been updated.
+func (h *Header) setField(id hdrID, value string) {
+	h.lazyInit()
+	if i := h.nth(id, 0); i >= 0 {
+		h.fields[i].value, h.fields[i].line = value, ""
+		return
+	}
+	h.fields = append(h.fields, field{id: id, value: value})
+}
+
+// SetFrom replaces the From header.
+func (h *Header) SetFrom(n NameAddr) {
+	h.from = n
+	h.has |= hasFrom
+	h.setField(hdrFrom, n.String())
+}
+
+// SetTo replaces the To header.
+func (h *Header) SetTo(n NameAddr) {
+	h.to = n
+	h.has |= hasTo
+	h.setField(hdrTo, n.String())
+}
+
+// SetToTag sets the tag parameter of To, as a UAS does in its responses
+// (§8.2.6.2).
+func (h *Header) SetToTag(tag string) {
+	n := h.to
+	n.Params = n.Params.Set("tag", tag)
+	h.SetTo(n)
+}
+
+// SetCallID replaces the Call-ID header.
+func (h *Header) SetCallID(id string) {
+	h.callID = id
+	h.has |= hasCallID
+	h.setField(hdrCallID, id)
+}
+
+// SetCSeq replaces the CSeq header.
+func (h *Header) SetCSeq(c CSeq) {
+	h.cseq = c
+	h.has |= hasCSeq
+	h.setField(hdrCSeq, c.String())
+}
+
+// SetMaxForwards replaces the Max-Forwards header (0–255).
+func (h *Header) SetMaxForwards(n int) {
+	n = min(max(n, 0), 255)
+	h.maxForwards = n
+	h.setField(hdrMaxForwards, strconv.Itoa(n))
+}
+
+// SetContentType replaces the Content-Type header; "" removes it.
+func (h *Header) SetContentType(ct string) {
+	if ct == "" {
+		h.Del(string(HeaderContentType))
+		return
+	}
+	h.contentType = ct
+	h.has |= hasContentType
+	h.setField(hdrContentType, ct)
+}
+
+// setContentLength is called by SetBody.
+func (h *Header) setContentLength(n int) {
+	h.contentLength = n
+	h.setField(hdrContentLength, strconv.Itoa(n))
+}
+
+// PrependVia inserts v as the topmost Via (§16.6 step 8, §8.1.1.7).
+func (h *Header) PrependVia(v Via) {
+	h.lazyInit()
+	h.via = insertAt(h.via, 0, v)
+	pos := h.nth(hdrVia, 0)
+	if pos < 0 {
+		pos = 0
+	}
+	h.insertField(pos, field{id: hdrVia, value: v.String()})
+}
+
+// SetTopVia replaces the topmost Via, as a server does when it adds
+// received and rport (§18.2.1, RFC 3581 §4).
+func (h *Header) SetTopVia(v Via) {
+	i := h.nth(hdrVia, 0)
+	if i < 0 {
+		h.PrependVia(v)
+		return
+	}
+	h.via[0] = v
+	h.ungroup(h.fields[i].grp)
+	h.fields[i].value, h.fields[i].line = v.String(), ""
+}
+
+// RemoveTopVia removes the topmost Via, as a proxy does with responses
+// (§16.7 step 3). It reports whether there was one.
+func (h *Header) RemoveTopVia() bool { return h.removeFirst(hdrVia) }
+
+// PrependRoute inserts n as the first Route value.
+func (h *Header) PrependRoute(n NameAddr) {
+	h.lazyInit()
+	h.route = insertAt(h.route, 0, n)
+	pos := h.nth(hdrRoute, 0)
+	if pos < 0 {
+		pos = h.defaultPos()
+	}
+	h.insertField(pos, field{id: hdrRoute, value: n.String()})
+}
+
+// RemoveTopRoute removes the first Route value (§16.4, §16.12) and reports
+// whether there was one.
+func (h *Header) RemoveTopRoute() bool { return h.removeFirst(hdrRoute) }
+
+// PrependRecordRoute inserts n as the first Record-Route value (§16.6 step 4).
+func (h *Header) PrependRecordRoute(n NameAddr) {
+	h.lazyInit()
+	h.rr = insertAt(h.rr, 0, n)
+	pos := h.nth(hdrRecordRoute, 0)
+	if pos < 0 {
+		pos = h.defaultPos()
+	}
+	h.insertField(pos, field{id: hdrRecordRoute, value: n.String()})
+}
+
+// SetContacts replaces every Contact value.
+func (h *Header) SetContacts(cs ...Contact) {
+	h.lazyInit()
+	pos := h.nth(hdrContact, 0)
+	h.Del(string(HeaderContact))
+	if pos < 0 || pos > len(h.fields) {
+		pos = len(h.fields)
+	}
+	for k, c := range cs {
+		h.contact = append(h.contact, c)
+		h.insertField(pos+k, field{id: hdrContact, value: c.String()})
+	}
+}
+
+// defaultPos is where a new Route/Record-Route goes: after the Vias.
+func (h *Header) defaultPos() int {
+	pos := 0
+	for i := range h.fields {
+		if h.fields[i].id == hdrVia {
+			pos = i + 1
+		}
+	}
+	return pos
+}
+
+func (h *Header) removeFirst(id hdrID) bool {
+	i := h.nth(id, 0)
+	if i < 0 {
+		return false
+	}
+	h.ungroup(h.fields[i].grp)
+	copy(h.fields[i:], h.fields[i+1:])
+	h.fields[len(h.fields)-1] = field{}
+	h.fields = h.fields[:len(h.fields)-1]
+	switch id {
+	case hdrVia:
+		h.via = removeAt(h.via, 0)
+	case hdrRoute:
+		h.route = removeAt(h.route, 0)
+	case hdrRecordRoute:
+		h.rr = removeAt(h.rr, 0)
+	case hdrContact:
+		h.contact = removeAt(h.contact, 0)
+	}
+	return true
+}
+
+func removeAt[T any](s []T, k int) []T {
+	copy(s[k:], s[k+1:])
+	var zero T
+	s[len(s)-1] = zero
+	return s[:len(s)-1]
+}
+
+// fieldsLen returns the encoded length of all header lines, each with CRLF.
+func (h *Header) fieldsLen() int {
+	n := 0
+	for i := range h.fields {
+		f := &h.fields[i]
+		if f.line != "" {
+			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fields[i-1].line != "" {
+				continue
+			}
+			n += len(f.line) + 2
+			continue
+		}
+		n += len(f.canonicalName()) + 2 + len(f.value) + 2
+	}
+	return n
+}
+
+func (h *Header) appendFields(b []byte, canonical bool) []byte {
+	for i := range h.fields {
+		f := &h.fields[i]
+		if f.line != "" && !canonical {
+			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fields[i-1].line != "" {
+				continue
+			}
+			b = append(b, f.line...)
+			b = append(b, "\r\n"...)
+			continue
+		}
+		b = append(b, f.canonicalName()...)
+		b = append(b, ": "...)
+		b = append(b, f.value...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// copyFrom makes h a deep copy of src (the strings are shared, they are
+// immutable).
+func (h *Header) copyFrom(src *Header) {
+	h.init()
+	h.fields = append(h.fields, src.fields...)
+	h.via = append(h.via, src.via...)
+	h.route = append(h.route, src.route...)
+	h.rr = append(h.rr, src.rr...)
+	h.contact = append(h.contact, src.contact...)
+	h.from, h.to, h.callID, h.cseq = src.from, src.to, src.callID, src.cseq
+	h.maxForwards, h.contentLength, h.contentType = src.maxForwards, src.contentLength, src.contentType
+	h.has, h.nextGrp = src.has, src.nextGrp
+}

@@ -1,0 +1,261 @@
+package sip
+
+import (
+	"iter"
+	"strings"
+
+	"github.com/parleysip/parley/internal/abnf"
+)
+
+// Params is a parameter list exactly as it appears on the wire: zero or
+// more ";name" or ";name=value" items, with the linear white space that
+// header parameters may carry (RFC 3261 §7.3.1). The same type holds URI
+// parameters (§19.1.1), which never contain white space.
+//
+// Params is a string so that reading it never allocates and forwarding an
+// untouched list copies nothing. Names compare case-insensitively (§7.3.1,
+// §19.1.4); values are returned as written, a quoted-string with its quotes
+// (use [Unquote]). Set and Del return a new list.
+type Params string
+
+// nextParam scans the item that starts at i (at the ';' or at the white
+// space before it). It returns the name and raw value, the index after the
+// item, and ok=false at the end of the list or on a syntax error (err).
+func nextParam(s string, i int) (name, value string, hasValue bool, next int, err bool) {
+	i = abnf.SkipWS(s, i)
+	if i >= len(s) {
+		return "", "", false, i, false
+	}
+	if s[i] != ';' {
+		return "", "", false, i, true
+	}
+	i = abnf.SkipWS(s, i+1)
+	start := i
+	for i < len(s) && s[i] != '=' && s[i] != ';' && !abnf.IsLWSByte(s[i]) {
+		i++
+	}
+	name = s[start:i]
+	if name == "" {
+		return "", "", false, i, true
+	}
+	j := abnf.SkipWS(s, i)
+	if j < len(s) && s[j] == '=' {
+		j = abnf.SkipWS(s, j+1)
+		if j < len(s) && s[j] == '"' {
+			end, ok := abnf.QuotedString(s, j)
+			if !ok {
+				return "", "", false, end, true
+			}
+			return name, s[j:end], true, end, false
+		}
+		vs := j
+		for j < len(s) && s[j] != ';' && !abnf.IsLWSByte(s[j]) {
+			j++
+		}
+		if j == vs {
+			return "", "", false, j, true
+		}
+		return name, s[vs:j], true, j, false
+	}
+	return name, "", false, i, false
+}
+
+// Get returns the value of the first parameter called name (case-insensitive)
+// and whether it is present. A parameter without a value ("lr") is present
+// with value "".
+func (p Params) Get(name string) (string, bool) {
+	s := string(p)
+	for i := 0; ; {
+		n, v, _, next, err := nextParam(s, i)
+		if n == "" || err {
+			return "", false
+		}
+		if abnf.EqualFold(n, name) {
+			return v, true
+		}
+		i = next
+	}
+}
+
+// Has reports whether a parameter called name is present.
+func (p Params) Has(name string) bool {
+	_, ok := p.Get(name)
+	return ok
+}
+
+// All yields each parameter's name and raw value in order.
+func (p Params) All() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		s := string(p)
+		for i := 0; ; {
+			n, v, _, next, err := nextParam(s, i)
+			if n == "" || err || !yield(n, v) {
+				return
+			}
+			i = next
+		}
+	}
+}
+
+// Len returns the number of parameters.
+func (p Params) Len() int {
+	n := 0
+	for range p.All() {
+		n++
+	}
+	return n
+}
+
+// Del returns p without any parameter called name.
+func (p Params) Del(name string) Params {
+	if !p.Has(name) {
+		return p
+	}
+	var b strings.Builder
+	s := string(p)
+	for i := 0; ; {
+		n, v, hv, next, err := nextParam(s, i)
+		if n == "" || err {
+			break
+		}
+		if !abnf.EqualFold(n, name) {
+			appendParamTo(&b, n, v, hv)
+		}
+		i = next
+	}
+	return Params(b.String())
+}
+
+// Set returns p with the parameter name set to value, replacing the first
+// parameter of that name in place or appending it. An empty value writes a
+// parameter without "=" (like "lr" or "rport").
+func (p Params) Set(name, value string) Params {
+	var b strings.Builder
+	s := string(p)
+	done := false
+	for i := 0; ; {
+		n, v, hv, next, err := nextParam(s, i)
+		if n == "" || err {
+			break
+		}
+		if abnf.EqualFold(n, name) {
+			if !done {
+				appendParamTo(&b, name, value, value != "")
+				done = true
+			}
+		} else {
+			appendParamTo(&b, n, v, hv)
+		}
+		i = next
+	}
+	if !done {
+		appendParamTo(&b, name, value, value != "")
+	}
+	return Params(b.String())
+}
+
+func appendParamTo(b *strings.Builder, name, value string, hasValue bool) {
+	b.WriteByte(';')
+	b.WriteString(name)
+	if hasValue {
+		b.WriteByte('=')
+		b.WriteString(value)
+	}
+}
+
+// Canonical returns p without white space around the separators, as a
+// generating element would write it.
+func (p Params) Canonical() Params {
+	s := string(p)
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if abnf.IsLWSByte(s[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; ; {
+		n, v, hv, next, err := nextParam(s, i)
+		if n == "" || err {
+			break
+		}
+		appendParamTo(&b, n, v, hv)
+		i = next
+	}
+	return Params(b.String())
+}
+
+// validHeaderParams checks *( SEMI generic-param ) (§25.1): every name a
+// token, every value a token, host or quoted-string.
+func validHeaderParams(s string) bool {
+	for i := 0; ; {
+		n, v, hv, next, err := nextParam(s, i)
+		if err {
+			return false
+		}
+		if n == "" {
+			return abnf.SkipWS(s, next) == len(s)
+		}
+		if !abnf.IsTokenString(n) {
+			return false
+		}
+		if hv && v[0] != '"' && !validGenValue(v) {
+			return false
+		}
+		i = next
+	}
+}
+
+// validGenValue accepts token / host (IPv6 references included).
+func validGenValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !abnf.IsToken(c) && c != ':' && c != '[' && c != ']' {
+			return false
+		}
+	}
+	return true
+}
+
+// validURIParams checks *( ";" uri-parameter ) of §19.1.1/§25.1: paramchar
+// names and values, no white space, valid escapes.
+func validURIParams(s string) bool {
+	for i := 0; i < len(s); {
+		if s[i] != ';' {
+			return false
+		}
+		i++
+		start := i
+		for i < len(s) && s[i] != ';' && s[i] != '=' {
+			if !abnf.IsParamChar(s[i]) && s[i] != '%' {
+				return false
+			}
+			i++
+		}
+		if i == start {
+			return false
+		}
+		if i < len(s) && s[i] == '=' {
+			i++
+			vs := i
+			for i < len(s) && s[i] != ';' {
+				if !abnf.IsParamChar(s[i]) && s[i] != '%' {
+					return false
+				}
+				i++
+			}
+			if i == vs {
+				return false
+			}
+		}
+	}
+	return abnf.ValidEscapes(s)
+}
+
+// Unquote returns a quoted-string's content with its quoted-pairs
+// resolved; any other string is returned unchanged.
+func Unquote(s string) string { return abnf.Unquote(s) }

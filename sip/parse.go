@@ -1,0 +1,372 @@
+package sip
+
+import (
+	"bytes"
+	"strings"
+	"unsafe"
+
+	"github.com/parleysip/parley/internal/abnf"
+)
+
+// Limits bound what the parser accepts from the wire. Everything a peer
+// sends is untrusted: no count or length it gives is used to allocate
+// before it is checked against these limits. The zero value means the
+// defaults.
+type Limits struct {
+	// MaxMessageSize caps the whole message, start line to body. Zero means
+	// 65535 bytes, the largest UDP payload.
+	MaxMessageSize int
+	// MaxHeaders caps the number of header fields (each value of a list
+	// header counts). Zero means 256.
+	MaxHeaders int
+}
+
+// Defaults of [Limits].
+const (
+	DefaultMaxMessageSize = 65535
+	DefaultMaxHeaders     = 256
+)
+
+func (l Limits) maxSize() int {
+	if l.MaxMessageSize > 0 {
+		return l.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
+func (l Limits) maxHeaders() int {
+	if l.MaxHeaders > 0 {
+		return l.MaxHeaders
+	}
+	return DefaultMaxHeaders
+}
+
+// Parse parses one message from a datagram with the default [Limits].
+// See [Limits.Parse].
+func Parse(data []byte) (Message, error) { return Limits{}.Parse(data) }
+
+// Parse parses one message received as a datagram (RFC 3261 §18.3: "If a
+// message is received over UDP ... the Content-Length header field ...
+// indicates the size of the body; any octets beyond it are discarded";
+// without one, the body runs to the end of the datagram).
+//
+// The message does not keep data: Parse copies it once, and every string
+// in the result points into that private, immutable copy. The error is a
+// *[ParseError].
+func (l Limits) Parse(data []byte) (Message, error) { return l.parse(data, false) }
+
+// parser holds the state of one parse.
+type parser struct {
+	src   []byte // the input as given, for offsets
+	s     string // the private copy, headers unfolded
+	err   *ParseError
+	lines int
+}
+
+func (p *parser) fail(status StatusCode, reason, header string, off int) {
+	if p.err != nil {
+		return
+	}
+	line := 1 + bytes.Count(p.src[:min(off, len(p.src))], []byte{'\n'})
+	p.err = &ParseError{Status: status, Reason: reason, Header: header, Offset: off, Line: line}
+}
+
+// headerEnd finds the empty line that ends the header section: it returns
+// the index where the empty line starts and where the body starts. Without
+// one the header section runs to the end (a datagram whose sender left the
+// empty line off).
+func headerEnd(b []byte, from int) (end, body int, ok bool) {
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			return i + 1, i + 2, true
+		}
+		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+			return i + 1, i + 3, true
+		}
+	}
+	return len(b), len(b), false
+}
+
+func (l Limits) parse(data []byte, stream bool) (Message, error) {
+	p := parser{src: data}
+	// §7.5: "Implementations processing SIP messages over stream-oriented
+	// transports MUST ignore any CRLF appearing before the start-line". A
+	// datagram gets the same tolerance.
+	start := 0
+	for start < len(data) && (data[start] == '\r' || data[start] == '\n') {
+		start++
+	}
+	if start == len(data) {
+		p.fail(StatusBadRequest, "empty message", "", 0)
+		return nil, p.err
+	}
+	if len(data)-start > l.maxSize() {
+		p.fail(StatusMessageTooLarge, "message larger than the limit", "", start)
+		return nil, p.err
+	}
+	hend, bstart, _ := headerEnd(data, start)
+
+	buf := make([]byte, len(data)-start)
+	copy(buf, data[start:])
+	hend -= start
+	bstart -= start
+	// Unfold in place: "CRLF followed by SP or HTAB" is LWS and equivalent
+	// to a single SP (§7.3.1). Replacing CR and LF with SP keeps every
+	// offset and lets the header strings stay sub-strings of buf.
+	for i := 0; i < hend; i++ {
+		if buf[i] == '\n' && i+1 < hend && (buf[i+1] == ' ' || buf[i+1] == '\t') {
+			buf[i] = ' '
+			if i > 0 && buf[i-1] == '\r' {
+				buf[i-1] = ' '
+			}
+		}
+	}
+	s := unsafe.String(unsafe.SliceData(buf), len(buf))
+	p.s = s
+
+	// Start line.
+	nl := strings.IndexByte(s[:hend], '\n')
+	if nl < 0 {
+		nl = hend
+	}
+	first := strings.TrimSuffix(s[:nl], "\r")
+	var req *Request
+	var resp *Response
+	var h *Header
+	if len(first) > 4 && strings.HasPrefix(first, "SIP/") {
+		resp = &Response{buf: buf}
+		h = &resp.Header
+		h.init()
+		p.parseStatusLine(resp, first, start)
+		if p.err != nil {
+			return nil, p.err
+		}
+	} else {
+		req = &Request{buf: buf}
+		h = &req.Header
+		h.init()
+		if !p.parseRequestLine(req, first, start) {
+			return nil, p.err
+		}
+	}
+
+	// Header fields.
+	off := nl + 1
+	for off < hend {
+		e := strings.IndexByte(s[off:hend], '\n')
+		var line string
+		if e < 0 {
+			line, e = s[off:hend], hend
+		} else {
+			line, e = s[off:off+e], off+e
+		}
+		line = strings.TrimSuffix(line, "\r")
+		lineOff := start + off
+		off = e + 1
+		if line == "" {
+			continue
+		}
+		if len(h.fields) >= l.maxHeaders() {
+			p.fail(StatusMessageTooLarge, "too many header fields", "", lineOff)
+			break
+		}
+		if abnf.IsWS(line[0]) {
+			p.fail(StatusBadRequest, "continuation line without a header", "", lineOff)
+			continue
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
+			p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
+			continue
+		}
+		name := strings.TrimRight(line[:colon], " \t")
+		if !abnf.IsTokenString(name) {
+			p.fail(StatusBadRequest, "bad header name", "", lineOff)
+			continue
+		}
+		value := abnf.TrimWS(line[colon+1:])
+		id := lookupHeader(name)
+		if id == hdrUnknown || !hdrTable[id].hot {
+			h.fields = append(h.fields, field{id: id, name: name, value: value, line: line})
+			continue
+		}
+		if err := h.addTyped(id, name, value, line, len(h.fields)); err != nil {
+			hn := string(hdrTable[id].name)
+			if id == hdrContentLength {
+				p.fail(StatusBadRequest, reasonOf(err), hn, lineOff)
+				p.err.Framing = true
+			} else {
+				p.fail(StatusBadRequest, reasonOf(err), hn, lineOff)
+			}
+			// Keep a broken single-value field as raw bytes so that a 400
+			// can still echo it (RFC 4475 §3.1.2.4).
+			if hdrTable[id].kind == kindSingle && h.nth(id, 0) < 0 {
+				h.fields = append(h.fields, field{id: id, name: name, value: value, line: line})
+			}
+		}
+	}
+
+	// Body (§18.3).
+	var body []byte
+	if cl, ok := h.ContentLength(); ok {
+		if bstart+cl > len(buf) {
+			p.fail(StatusBadRequest, "Content-Length larger than the message", string(HeaderContentLength), start+bstart)
+			if stream {
+				p.err.Framing = true
+			}
+		} else if cl > 0 {
+			body = buf[bstart : bstart+cl : bstart+cl]
+		}
+	} else if stream {
+		// §18.3: "In the case of stream-oriented transports such as TCP,
+		// the Content-Length header field indicates the size of the body.
+		// All stream-oriented transports MUST use Content-Length".
+		p.fail(StatusBadRequest, "missing Content-Length on a stream", string(HeaderContentLength), start+bstart)
+		p.err.Framing = true
+	} else if bstart < len(buf) {
+		body = buf[bstart:len(buf):len(buf)]
+	}
+
+	if req != nil {
+		req.Body = body
+		p.checkRequest(req, start)
+		if p.err != nil {
+			if h.TopVia() != nil && h.Has(string(HeaderFrom)) && h.Has(string(HeaderTo)) &&
+				h.Has(string(HeaderCallID)) && h.Has(string(HeaderCSeq)) {
+				p.err.Request = req
+			}
+			return nil, p.err
+		}
+		return req, nil
+	}
+	resp.Body = body
+	p.checkResponse(resp, start)
+	if p.err != nil {
+		return nil, p.err
+	}
+	return resp, nil
+}
+
+// parseRequestLine parses Method SP Request-URI SP SIP-Version (§7.1,
+// §25.1). It returns false when the line is not a request line at all (no
+// response can be built then).
+func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
+	sp1 := strings.IndexByte(line, ' ')
+	sp2 := strings.LastIndexByte(line, ' ')
+	if sp1 <= 0 || sp2 == sp1 {
+		p.fail(StatusBadRequest, "malformed request line", "", off)
+		return false
+	}
+	method := line[:sp1]
+	if !abnf.IsTokenString(method) {
+		p.fail(StatusBadRequest, "bad method", "", off)
+		return false
+	}
+	r.Method = internMethod(method)
+	uri := line[sp1+1 : sp2]
+	ver := line[sp2+1:]
+	switch {
+	case strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\t') >= 0 || uri == "":
+		// RFC 4475 §3.1.2.8 and §3.1.2.9: extra or embedded SP.
+		p.fail(StatusBadRequest, "white space in Request-URI", "", off+sp1+1)
+	case uri[0] == '<':
+		// RFC 4475 §3.1.2.7.
+		p.fail(StatusBadRequest, "Request-URI enclosed in <>", "", off+sp1+1)
+	default:
+		if err := parseURI(&r.URI, uri, false); err != nil {
+			// RFC 4475 §3.1.2.11: escaped headers in the Request-URI.
+			p.fail(StatusBadRequest, reasonOf(err), "", off+sp1+1)
+		}
+	}
+	p.checkVersion(ver, off+sp2+1)
+	return true
+}
+
+// checkVersion accepts "SIP/2.0" (case-insensitive, §7.1) and answers 505
+// to a well-formed other version (§8.2... RFC 4475 §3.1.2.16).
+func (p *parser) checkVersion(v string, off int) {
+	if abnf.EqualFold(v, Version) {
+		return
+	}
+	if len(v) > 4 && abnf.EqualFold(v[:4], "SIP/") {
+		major, minor, ok := strings.Cut(v[4:], ".")
+		if _, okA := abnf.ParseUint(major, 1<<16); okA && ok {
+			if _, okB := abnf.ParseUint(minor, 1<<16); okB {
+				p.fail(StatusVersionNotSupported, "unsupported SIP version "+v, "", off)
+				return
+			}
+		}
+	}
+	p.fail(StatusBadRequest, "malformed SIP version", "", off)
+}
+
+// parseStatusLine parses SIP-Version SP Status-Code SP Reason-Phrase.
+func (p *parser) parseStatusLine(r *Response, line string, off int) {
+	sp1 := strings.IndexByte(line, ' ')
+	if sp1 < 0 {
+		p.fail(StatusBadRequest, "malformed status line", "", off)
+		return
+	}
+	if !abnf.EqualFold(line[:sp1], Version) {
+		p.fail(StatusVersionNotSupported, "unsupported SIP version", "", off)
+		return
+	}
+	rest := line[sp1+1:]
+	code, reason, ok := strings.Cut(rest, " ")
+	// Status-Code = 3DIGIT; 100–699 (§7.2, RFC 4475 §3.1.2.19).
+	n, nok := abnf.ParseUint(code, 999)
+	if !ok || len(code) != 3 || !nok || n < 100 || n > 699 {
+		p.fail(StatusBadRequest, "bad status code", "", off+sp1+1)
+		return
+	}
+	for i := 0; i < len(reason); i++ {
+		if c := reason[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			p.fail(StatusBadRequest, "control character in reason phrase", "", off+sp1+5+i)
+			return
+		}
+	}
+	r.StatusCode, r.Reason = StatusCode(n), reason
+}
+
+// checkRequest applies the message-level rules every request must meet.
+func (p *parser) checkRequest(r *Request, off int) {
+	h := &r.Header
+	// §8.1.1: "A valid SIP request formulated by a UAC MUST, at a minimum,
+	// contain the following header fields: To, From, CSeq, Call-ID,
+	// Max-Forwards, and Via". Max-Forwards is not enforced: RFC 2543
+	// requests lack it and RFC 4475 §3.4.1 asks that they be accepted.
+	for _, need := range [...]struct {
+		ok   bool
+		name HeaderName
+	}{
+		{len(h.via) > 0 || h.Has("Via"), HeaderVia},
+		{h.Has("From"), HeaderFrom},
+		{h.Has("To"), HeaderTo},
+		{h.Has("Call-ID"), HeaderCallID},
+		{h.Has("CSeq"), HeaderCSeq},
+	} {
+		if !need.ok {
+			p.fail(StatusBadRequest, "missing mandatory header", string(need.name), off)
+		}
+	}
+	// §8.1.1.5 / RFC 4475 §3.1.2.17: the CSeq method must match the
+	// request method. For an unknown method 501 is the better answer
+	// (RFC 4475 §3.1.2.18).
+	if c, ok := h.CSeq(); ok && c.Method != r.Method {
+		status := StatusBadRequest
+		if !r.Method.Known() {
+			status = StatusNotImplemented
+		}
+		p.fail(status, "CSeq method does not match the request method", string(HeaderCSeq), off)
+	}
+}
+
+func (p *parser) checkResponse(r *Response, off int) {
+	h := &r.Header
+	if len(h.via) == 0 || h.From() == nil || h.To() == nil || h.callID == "" || h.has&hasCSeq == 0 {
+		p.fail(StatusBadRequest, "response lacks Via, From, To, Call-ID or CSeq", "", off)
+	}
+}
