@@ -810,9 +810,18 @@ func (h *Header) fieldsLen() int {
 }
 
 func (h *Header) appendFields(b []byte, canonical bool) []byte {
+	var nth [hdrCount]int // typed values seen so far, per header
 	for i := range h.fields {
 		f := &h.fields[i]
-		if f.line != "" && !canonical {
+		if canonical {
+			b = append(b, f.canonicalName()...)
+			b = append(b, ": "...)
+			b = h.appendCanonicalValue(b, f, nth[f.id])
+			nth[f.id]++
+			b = append(b, "\r\n"...)
+			continue
+		}
+		if f.line != "" {
 			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fields[i-1].line != "" {
 				continue
 			}
@@ -824,6 +833,85 @@ func (h *Header) appendFields(b []byte, canonical bool) []byte {
 		b = append(b, ": "...)
 		b = append(b, f.value...)
 		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// appendCanonicalValue writes the k-th value of f's header as a generating
+// element would: typed headers from their typed value without optional
+// white space, others with each run of white space outside quoted strings
+// collapsed to one SP.
+func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
+	canonNA := func(n NameAddr) []byte {
+		n.Params = n.Params.Canonical()
+		return n.AppendTo(b)
+	}
+	switch f.id {
+	case hdrVia:
+		if k < len(h.via) && h.via[k].Host != "" && f.value != "" {
+			v := h.via[k]
+			v.Params = v.Params.Canonical()
+			return v.AppendTo(b)
+		}
+	case hdrRoute:
+		if k < len(h.route) {
+			return canonNA(h.route[k])
+		}
+	case hdrRecordRoute:
+		if k < len(h.rr) {
+			return canonNA(h.rr[k])
+		}
+	case hdrContact:
+		if k < len(h.contact) {
+			if h.contact[k].Star {
+				return append(b, '*')
+			}
+			return canonNA(h.contact[k].NameAddr)
+		}
+	case hdrFrom:
+		if h.has&hasFrom != 0 {
+			return canonNA(h.from)
+		}
+	case hdrTo:
+		if h.has&hasTo != 0 {
+			return canonNA(h.to)
+		}
+	case hdrCSeq:
+		if h.has&hasCSeq != 0 {
+			return h.cseq.AppendTo(b)
+		}
+	case hdrMaxForwards:
+		if h.maxForwards >= 0 {
+			return strconv.AppendInt(b, int64(h.maxForwards), 10)
+		}
+	case hdrContentLength:
+		if h.contentLength >= 0 {
+			return strconv.AppendInt(b, int64(h.contentLength), 10)
+		}
+	}
+	return appendCollapsed(b, f.value)
+}
+
+// appendCollapsed appends v with every run of linear white space outside
+// quoted strings replaced by one SP.
+func appendCollapsed(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"':
+			end, ok := abnf.QuotedString(v, i)
+			if !ok {
+				return append(b, v[i:]...)
+			}
+			b = append(b, v[i:end]...)
+			i = end - 1
+		case abnf.IsLWSByte(c):
+			j := abnf.SkipWS(v, i)
+			b = append(b, ' ')
+			i = j - 1
+		default:
+			b = append(b, c)
+		}
 	}
 	return b
 }

@@ -1,0 +1,52 @@
+# Parley — see README.md.
+GO       ?= go
+FUZZTIME ?= 5s
+# Fuzz targets as package:target pairs; `make test` runs each for FUZZTIME.
+FUZZ_TARGETS := \
+	./sip:FuzzParse \
+	./sip:FuzzParseURI \
+	./sip:FuzzStreamReader \
+	./sdp:FuzzSDP
+
+.PHONY: all build test deps vet unit fuzz-short fuzz bench generate fmt-check
+
+all: build
+
+build:
+	$(GO) build -o parley ./cmd/parley
+
+# The whole suite, as CI runs it: system packages, vet, race-enabled unit
+# and black-box tests, short fuzz runs.
+test: deps fmt-check vet unit fuzz-short
+
+deps:
+	@./scripts/deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+# Longer fuzzing: make fuzz FUZZTIME=10m
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(or $(LONGFUZZ),2m)
+
+# Benchmarks against peers (bench/ is its own module so that sipgo never
+# enters Parley's go.mod).
+bench:
+	cd bench && $(GO) run ./cmd/benchcmp
+
+generate:
+	$(GO) generate ./...
