@@ -144,7 +144,7 @@ func (n *NameAddr) Len() int {
 		return n.URI.Len() + len(n.Params)
 	}
 	l := 0
-	if n.Display != "" {
+	if n.Display != "" || n.Quoted {
 		l += len(n.Display) + 1
 		if n.Quoted {
 			l += 2
@@ -156,7 +156,7 @@ func (n *NameAddr) Len() int {
 // bareOK: an addr-spec may stay unbracketed only if its URI has no
 // parameters, headers, commas, or question marks to confuse (§20.10).
 func (n *NameAddr) bareOK() bool {
-	return n.Bare && n.Display == "" && n.URI.Params == "" && n.URI.Headers == "" &&
+	return n.Bare && n.Display == "" && !n.Quoted && n.URI.Params == "" && n.URI.Headers == "" &&
 		strings.IndexAny(n.URI.User, ",;?") < 0 && strings.IndexAny(n.URI.Opaque, ",;?") < 0
 }
 
@@ -166,7 +166,7 @@ func (n *NameAddr) AppendTo(b []byte) []byte {
 		b = n.URI.AppendTo(b)
 		return append(b, n.Params...)
 	}
-	if n.Display != "" {
+	if n.Display != "" || n.Quoted {
 		if n.Quoted {
 			b = append(b, '"')
 			b = append(b, n.Display...)

@@ -233,7 +233,7 @@ func validURIHeaders(s string) bool {
 // number (global "+" digits and visual separators, or a local number) and
 // its parameters.
 func parseTelURI(u *URI, s string) error {
-	num, params, _ := strings.Cut(s, ";")
+	num, params, hasParams := strings.Cut(s, ";")
 	if num == "" {
 		return errURI("empty tel number")
 	}
@@ -244,7 +244,7 @@ func parseTelURI(u *URI, s string) error {
 		}
 	}
 	u.User = num
-	if params != "" {
+	if hasParams {
 		p := ";" + params
 		if !validURIParams(p) {
 			return errURI("bad tel parameters")
@@ -382,8 +382,12 @@ func mustAddr(s string) netip.Addr {
 // paramsEqual applies §19.1.4's parameter rules: user, ttl, method, maddr
 // and transport must match if present in either; any other parameter
 // present in both must match; a parameter in only one is ignored.
+//
+// §19.1.1 forbids a parameter name appearing twice; should it happen, the
+// first occurrence is the one compared (the one [Params.Get] returns).
 func paramsEqual(a, b Params) bool {
-	for n, va := range a.All() {
+	for n := range a.All() {
+		va, _ := a.Get(n)
 		vb, ok := b.Get(n)
 		if !ok {
 			if isSignificantParam(n) {
@@ -473,12 +477,16 @@ func telEqual(u, v *URI) bool {
 	if stripVisual(u.User) != stripVisual(v.User) {
 		return false
 	}
-	if u.Params.Len() != v.Params.Len() {
-		return false
-	}
-	for n, va := range u.Params.All() {
+	// Parameters compare as sets of names (first occurrence of each).
+	for n := range u.Params.All() {
+		va, _ := u.Params.Get(n)
 		vb, ok := v.Params.Get(n)
 		if !ok || !escapedEqual(va, vb, true) {
+			return false
+		}
+	}
+	for n := range v.Params.All() {
+		if !u.Params.Has(n) {
 			return false
 		}
 	}
