@@ -17,7 +17,7 @@ import (
 
 type header struct {
 	name, compact, kind, typed, rfc string
-	ident                            string
+	ident                           string
 }
 
 func ident(name string) string {
