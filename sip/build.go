@@ -33,6 +33,9 @@ func NewResponse(req *Request, code StatusCode) *Response {
 	r := &Response{StatusCode: code, Reason: StatusText(code)}
 	r.init()
 	src := &req.Header
+	// The response shares the request's immutable text, so copied fields
+	// keep pointing into it.
+	r.src = src.src
 	for i := range src.fields {
 		f := src.fields[i]
 		switch f.id {
@@ -43,6 +46,9 @@ func NewResponse(req *Request, code StatusCode) *Response {
 			}
 		default:
 			continue
+		}
+		if f.own {
+			f = r.ownField(f.id, src.extra[f.a], src.extra[f.a+1])
 		}
 		r.fields = append(r.fields, f)
 	}

@@ -3,6 +3,8 @@ package sip
 import (
 	"iter"
 	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/parleysip/parley/internal/abnf"
 )
@@ -47,24 +49,83 @@ func CompactForm(name string) byte {
 	return hdrTable[lookupHeader(name)].compact
 }
 
-// field is one header value in message order.
+// field is one header value in message order. It holds no pointers: a
+// parsed field is a set of offsets into the message text (Header.src); a
+// field set or added later keeps its name and value in Header.extra.
 type field struct {
 	id  hdrID
-	grp uint16 // non-zero: one of several values that shared one line
-	// name is the name as received (used for unknown headers).
-	name string
-	// value is the field value, trimmed of surrounding white space.
-	value string
-	// line is the whole header line as received, without its CRLF; it is
-	// written back verbatim while the field is untouched. "" once modified.
-	line string
+	grp uint8 // non-zero: one of several values that shared one line
+	own bool  // name and value are extra[a] and extra[a+1]
+	// For a parsed field: the name is src[a:b], the value src[c:d] and the
+	// whole line as received (without CRLF) src[a:e]; e == a once the field
+	// no longer matches its line (it is then written as "Name: value").
+	a, b, c, d, e uint32
 }
 
-func (f *field) canonicalName() string {
+func (h *Header) fname(f *field) string {
+	if f.own {
+		return h.extra[f.a]
+	}
+	return h.src[f.a:f.b]
+}
+
+func (h *Header) fvalue(f *field) string {
+	if f.own {
+		return h.extra[f.a+1]
+	}
+	return h.src[f.c:f.d]
+}
+
+// fline returns the line as received, or "" when the field must be
+// re-encoded.
+func (h *Header) fline(f *field) string {
+	if f.own || f.e == f.a {
+		return ""
+	}
+	return h.src[f.a:f.e]
+}
+
+func (h *Header) canonicalName(f *field) string {
 	if f.id != hdrUnknown {
 		return string(hdrTable[f.id].name)
 	}
-	return f.name
+	return h.fname(f)
+}
+
+// offset returns the position of sub within h.src; sub must be a substring
+// of it (the parser only hands out such substrings).
+func (h *Header) offset(sub string) uint32 {
+	if len(sub) == 0 {
+		return 0
+	}
+	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(sub))) - uintptr(unsafe.Pointer(unsafe.StringData(h.src))))
+}
+
+// rawField makes a field from substrings of h.src.
+func (h *Header) rawField(id hdrID, grp uint8, name, value, line string) field {
+	a := h.offset(line)
+	if line == "" {
+		a = h.offset(name)
+	}
+	f := field{id: id, grp: grp, a: a, b: a + uint32(len(name)), e: a + uint32(len(line))}
+	f.c = h.offset(value)
+	if value == "" {
+		f.c = f.b
+	}
+	f.d = f.c + uint32(len(value))
+	return f
+}
+
+// ownField makes a field whose name and value are stored in h.extra.
+func (h *Header) ownField(id hdrID, name, value string) field {
+	h.extra = append(h.extra, name, value)
+	return field{id: id, own: true, a: uint32(len(h.extra) - 2)}
+}
+
+// setValue replaces a field's value; the field is re-encoded from then on.
+func (h *Header) setValue(f *field, value string) {
+	name := h.fname(f)
+	*f = h.ownField(f.id, name, value)
 }
 
 // Header is the header section of a SIP message: every field in the order
@@ -82,6 +143,10 @@ func (f *field) canonicalName() string {
 //
 // A Header must not be copied after first use; use Clone on the message.
 type Header struct {
+	// src is the message text the parsed fields point into ("" for a
+	// message built from scratch); extra holds names and values set later.
+	src    string
+	extra  []string
 	fields []field
 
 	via     []Via
@@ -97,13 +162,13 @@ type Header struct {
 	contentLength int
 	contentType   string
 	has           uint8
-	nextGrp       uint16
+	nextGrp       uint8
 
 	// Inline storage so that a typical message needs no extra allocations.
-	fieldArr   [24]field
-	viaArr     [3]Via
-	routeArr   [2]NameAddr
-	rrArr      [3]NameAddr
+	// Route and Record-Route, absent from most messages a UA sees, get
+	// storage when they appear.
+	fieldArr   [20]field
+	viaArr     [2]Via
 	contactArr [1]Contact
 }
 
@@ -118,8 +183,8 @@ const (
 func (h *Header) init() {
 	h.fields = h.fieldArr[:0]
 	h.via = h.viaArr[:0]
-	h.route = h.routeArr[:0]
-	h.rr = h.rrArr[:0]
+	h.route = nil
+	h.rr = nil
 	h.contact = h.contactArr[:0]
 	h.maxForwards = -1
 	h.contentLength = -1
@@ -190,8 +255,8 @@ func (h *Header) Contacts() []Contact { return h.contact }
 func (h *Header) Get(name string) string {
 	id := lookupHeader(name)
 	for i := range h.fields {
-		if h.fields[i].matches(id, name) {
-			return h.fields[i].value
+		if h.matches(&h.fields[i], id, name) {
+			return h.fvalue(&h.fields[i])
 		}
 	}
 	return ""
@@ -201,18 +266,18 @@ func (h *Header) Get(name string) string {
 func (h *Header) Has(name string) bool {
 	id := lookupHeader(name)
 	for i := range h.fields {
-		if h.fields[i].matches(id, name) {
+		if h.matches(&h.fields[i], id, name) {
 			return true
 		}
 	}
 	return false
 }
 
-func (f *field) matches(id hdrID, name string) bool {
+func (h *Header) matches(f *field, id hdrID, name string) bool {
 	if id != hdrUnknown {
 		return f.id == id
 	}
-	return f.id == hdrUnknown && abnf.EqualFold(f.name, name)
+	return f.id == hdrUnknown && abnf.EqualFold(h.fname(f), name)
 }
 
 // Values yields every value of the header called name in order. Values of
@@ -225,16 +290,16 @@ func (h *Header) Values(name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for i := range h.fields {
 			f := &h.fields[i]
-			if !f.matches(id, name) {
+			if !h.matches(f, id, name) {
 				continue
 			}
 			if !list {
-				if !yield(f.value) {
+				if !yield(h.fvalue(f)) {
 					return
 				}
 				continue
 			}
-			for v := range splitList(f.value) {
+			for v := range splitList(h.fvalue(f)) {
 				if !yield(v) {
 					return
 				}
@@ -247,7 +312,7 @@ func (h *Header) Values(name string) iter.Seq[string] {
 func (h *Header) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		for i := range h.fields {
-			if !yield(h.fields[i].canonicalName(), h.fields[i].value) {
+			if !yield(h.canonicalName(&h.fields[i]), h.fvalue(&h.fields[i])) {
 				return
 			}
 		}
@@ -279,6 +344,9 @@ func splitList(s string) iter.Seq[string] {
 // listElemEnd returns the index of the comma that ends the first element
 // of s (len(s) if none).
 func listElemEnd(s string) int {
+	if strings.IndexByte(s, ',') < 0 {
+		return len(s)
+	}
 	angle := false
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -314,7 +382,7 @@ func (h *Header) Add(name, value string) error {
 	if id == hdrUnknown && !abnf.IsTokenString(name) {
 		return errHeader("bad header name")
 	}
-	h.fields = append(h.fields, field{id: id, name: name, value: value})
+	h.fields = append(h.fields, h.ownField(id, name, value))
 	return nil
 }
 
@@ -325,7 +393,7 @@ func (h *Header) Set(name, value string) error {
 	id := lookupHeader(name)
 	pos := -1
 	for i := range h.fields {
-		if h.fields[i].matches(id, name) {
+		if h.matches(&h.fields[i], id, name) {
 			pos = i
 			break
 		}
@@ -345,7 +413,7 @@ func (h *Header) Set(name, value string) error {
 	if id != hdrUnknown && hdrTable[id].hot {
 		return h.addTyped(id, name, abnf.TrimWS(value), "", pos)
 	}
-	h.insertField(pos, field{id: id, name: name, value: abnf.TrimWS(value)})
+	h.insertField(pos, h.ownField(id, name, abnf.TrimWS(value)))
 	return nil
 }
 
@@ -354,7 +422,7 @@ func (h *Header) Del(name string) {
 	id := lookupHeader(name)
 	out := h.fields[:0]
 	for i := range h.fields {
-		if h.fields[i].matches(id, name) {
+		if h.matches(&h.fields[i], id, name) {
 			h.ungroup(h.fields[i].grp)
 			continue
 		}
@@ -392,19 +460,23 @@ func (h *Header) Del(name string) {
 
 // ungroup detaches the other values that shared a line with a value being
 // changed, so that each is written on its own from then on.
-func (h *Header) ungroup(g uint16) {
+func (h *Header) ungroup(g uint8) {
 	if g == 0 {
 		return
 	}
 	for i := range h.fields {
-		if h.fields[i].grp == g {
-			h.fields[i].grp = 0
-			h.fields[i].line = ""
+		if f := &h.fields[i]; f.grp == g {
+			f.grp = 0
+			f.e = f.a
 		}
 	}
 }
 
 func (h *Header) insertField(pos int, f field) {
+	if pos == len(h.fields) {
+		h.fields = append(h.fields, f)
+		return
+	}
 	h.fields = append(h.fields, field{})
 	copy(h.fields[pos+1:], h.fields[pos:])
 	h.fields[pos] = f
@@ -433,8 +505,9 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 	if hdrTable[id].kind == kindList {
 		// Count elements first: a parsed line with several values becomes a
 		// group that is written back as the one original line.
-		var grp uint16
-		if line != "" && listElemEnd(value) < len(value) {
+		var grp uint8
+		split := line != "" && strings.IndexByte(value, ',') >= 0 && listElemEnd(value) < len(value)
+		if split && h.nextGrp < 255 {
 			h.nextGrp++
 			grp = h.nextGrp
 		}
@@ -455,11 +528,11 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 				// received) so that a 400 can still be routed back and echo
 				// it (RFC 4475 §3.1.2.1).
 				if id == hdrVia && len(h.via) > k && h.via[k].Host != "" {
-					h.insertField(pos, field{id: id, grp: grp, name: name, value: v, line: line})
+					h.insertField(pos, h.newField(id, grp, split, name, v, line))
 				}
 				return err
 			}
-			h.insertField(pos, field{id: id, grp: grp, name: name, value: v, line: line})
+			h.insertField(pos, h.newField(id, grp, split, name, v, line))
 			pos++
 		}
 		if empty {
@@ -470,8 +543,22 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 	if err := h.setSingle(id, value); err != nil {
 		return err
 	}
-	h.insertField(pos, field{id: id, name: name, value: value, line: line})
+	h.insertField(pos, h.newField(id, 0, false, name, value, line))
 	return nil
+}
+
+// newField makes the field for one value: raw offsets when it comes from
+// the parsed text (line != ""), owned strings otherwise. A value split from
+// a line that could not get a group number loses its line.
+func (h *Header) newField(id hdrID, grp uint8, split bool, name, value, line string) field {
+	if line == "" {
+		return h.ownField(id, name, value)
+	}
+	f := h.rawField(id, grp, name, value, line)
+	if split && grp == 0 {
+		f.e = f.a
+	}
+	return f
 }
 
 // splitListStrict yields every comma-separated element, empty ones
@@ -525,6 +612,9 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 
 func insertAt[T any](s []T, k int, v T) []T {
 	if k >= len(s) {
+		if s == nil {
+			s = make([]T, 0, 4)
+		}
 		return append(s, v)
 	}
 	var zero T
@@ -618,10 +708,10 @@ func (h *Header) setSingle(id hdrID, value string) error {
 func (h *Header) setField(id hdrID, value string) {
 	h.lazyInit()
 	if i := h.nth(id, 0); i >= 0 {
-		h.fields[i].value, h.fields[i].line = value, ""
+		h.setValue(&h.fields[i], value)
 		return
 	}
-	h.fields = append(h.fields, field{id: id, value: value})
+	h.fields = append(h.fields, h.ownField(id, "", value))
 }
 
 // SetFrom replaces the From header.
@@ -692,7 +782,7 @@ func (h *Header) PrependVia(v Via) {
 	if pos < 0 {
 		pos = 0
 	}
-	h.insertField(pos, field{id: hdrVia, value: v.String()})
+	h.insertField(pos, h.ownField(hdrVia, "", v.String()))
 }
 
 // SetTopVia replaces the topmost Via, as a server does when it adds
@@ -705,7 +795,7 @@ func (h *Header) SetTopVia(v Via) {
 	}
 	h.via[0] = v
 	h.ungroup(h.fields[i].grp)
-	h.fields[i].value, h.fields[i].line = v.String(), ""
+	h.setValue(&h.fields[i], v.String())
 }
 
 // RemoveTopVia removes the topmost Via, as a proxy does with responses
@@ -720,7 +810,7 @@ func (h *Header) PrependRoute(n NameAddr) {
 	if pos < 0 {
 		pos = h.defaultPos()
 	}
-	h.insertField(pos, field{id: hdrRoute, value: n.String()})
+	h.insertField(pos, h.ownField(hdrRoute, "", n.String()))
 }
 
 // RemoveTopRoute removes the first Route value (§16.4, §16.12) and reports
@@ -735,7 +825,7 @@ func (h *Header) PrependRecordRoute(n NameAddr) {
 	if pos < 0 {
 		pos = h.defaultPos()
 	}
-	h.insertField(pos, field{id: hdrRecordRoute, value: n.String()})
+	h.insertField(pos, h.ownField(hdrRecordRoute, "", n.String()))
 }
 
 // SetContacts replaces every Contact value.
@@ -748,7 +838,7 @@ func (h *Header) SetContacts(cs ...Contact) {
 	}
 	for k, c := range cs {
 		h.contact = append(h.contact, c)
-		h.insertField(pos+k, field{id: hdrContact, value: c.String()})
+		h.insertField(pos+k, h.ownField(hdrContact, "", c.String()))
 	}
 }
 
@@ -797,14 +887,14 @@ func (h *Header) fieldsLen() int {
 	n := 0
 	for i := range h.fields {
 		f := &h.fields[i]
-		if f.line != "" {
-			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fields[i-1].line != "" {
+		if line := h.fline(f); line != "" {
+			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fline(&h.fields[i-1]) != "" {
 				continue
 			}
-			n += len(f.line) + 2
+			n += len(line) + 2
 			continue
 		}
-		n += len(f.canonicalName()) + 2 + len(f.value) + 2
+		n += len(h.canonicalName(f)) + 2 + len(h.fvalue(f)) + 2
 	}
 	return n
 }
@@ -814,24 +904,24 @@ func (h *Header) appendFields(b []byte, canonical bool) []byte {
 	for i := range h.fields {
 		f := &h.fields[i]
 		if canonical {
-			b = append(b, f.canonicalName()...)
+			b = append(b, h.canonicalName(f)...)
 			b = append(b, ": "...)
 			b = h.appendCanonicalValue(b, f, nth[f.id])
 			nth[f.id]++
 			b = append(b, "\r\n"...)
 			continue
 		}
-		if f.line != "" {
-			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fields[i-1].line != "" {
+		if line := h.fline(f); line != "" {
+			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fline(&h.fields[i-1]) != "" {
 				continue
 			}
-			b = append(b, f.line...)
+			b = append(b, line...)
 			b = append(b, "\r\n"...)
 			continue
 		}
-		b = append(b, f.canonicalName()...)
+		b = append(b, h.canonicalName(f)...)
 		b = append(b, ": "...)
-		b = append(b, f.value...)
+		b = append(b, h.fvalue(f)...)
 		b = append(b, "\r\n"...)
 	}
 	return b
@@ -848,7 +938,7 @@ func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
 	}
 	switch f.id {
 	case hdrVia:
-		if k < len(h.via) && h.via[k].Host != "" && f.value != "" {
+		if k < len(h.via) && h.via[k].Host != "" && h.fvalue(f) != "" {
 			v := h.via[k]
 			v.Params = v.Params.Canonical()
 			return v.AppendTo(b)
@@ -889,7 +979,7 @@ func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
 			return strconv.AppendInt(b, int64(h.contentLength), 10)
 		}
 	}
-	return appendCollapsed(b, f.value)
+	return appendCollapsed(b, h.fvalue(f))
 }
 
 // appendCollapsed appends v with every run of linear white space outside
@@ -920,6 +1010,8 @@ func appendCollapsed(b []byte, v string) []byte {
 // immutable).
 func (h *Header) copyFrom(src *Header) {
 	h.init()
+	h.src = src.src
+	h.extra = append([]string(nil), src.extra...)
 	h.fields = append(h.fields, src.fields...)
 	h.via = append(h.via, src.via...)
 	h.route = append(h.route, src.route...)

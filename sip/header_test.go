@@ -270,8 +270,10 @@ func TestHotPathAllocations(t *testing.T) {
 		t.Errorf("AppendTo into a large enough buffer allocates %v times", n)
 	}
 	data := []byte(inviteMsg)
-	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(data) }); n > 2 {
-		t.Errorf("Parse allocates %v times, budget 2 (the copy and the message)", n)
+	// Budget: the private copy, the message, and the Route list (Route and
+	// Record-Route storage is allocated only when they are present).
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(data) }); n > 3 {
+		t.Errorf("Parse allocates %v times, budget 3", n)
 	}
 	_ = sink
 }

@@ -77,9 +77,11 @@ func (p *parser) fail(status StatusCode, reason, header string, off int) {
 // empty line off).
 func headerEnd(b []byte, from int) (end, body int, ok bool) {
 	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
 		}
+		i += j
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 1, i + 2, true
 		}
@@ -107,30 +109,15 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		p.fail(StatusMessageTooLarge, "message larger than the limit", "", start)
 		return nil, p.err
 	}
-	hend, bstart, _ := headerEnd(data, start)
-
 	buf := make([]byte, len(data)-start)
 	copy(buf, data[start:])
-	hend -= start
-	bstart -= start
-	// Unfold in place: "CRLF followed by SP or HTAB" is LWS and equivalent
-	// to a single SP (§7.3.1). Replacing CR and LF with SP keeps every
-	// offset and lets the header strings stay sub-strings of buf.
-	for i := 0; i < hend; i++ {
-		if buf[i] == '\n' && i+1 < hend && (buf[i+1] == ' ' || buf[i+1] == '\t') {
-			buf[i] = ' '
-			if i > 0 && buf[i-1] == '\r' {
-				buf[i-1] = ' '
-			}
-		}
-	}
 	s := unsafe.String(unsafe.SliceData(buf), len(buf))
 	p.s = s
 
 	// Start line.
-	nl := strings.IndexByte(s[:hend], '\n')
+	nl := strings.IndexByte(s, '\n')
 	if nl < 0 {
-		nl = hend
+		nl = len(s)
 	}
 	first := strings.TrimSuffix(s[:nl], "\r")
 	var req *Request
@@ -140,6 +127,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		resp = &Response{buf: buf}
 		h = &resp.Header
 		h.init()
+		h.src = s
 		p.parseStatusLine(resp, first, start)
 		if p.err != nil {
 			return nil, p.err
@@ -148,32 +136,57 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		req = &Request{buf: buf}
 		h = &req.Header
 		h.init()
+		h.src = s
 		if !p.parseRequestLine(req, first, start) {
 			return nil, p.err
 		}
 	}
 
-	// Header fields.
+	// Header fields, one logical line at a time, up to the empty line.
+	// Folding is undone in place: "CRLF followed by SP or HTAB" is LWS and
+	// equivalent to a single SP (§7.3.1), so CR and LF become SP. This keeps
+	// every offset, and the strings handed out stay substrings of buf
+	// (bytes are only rewritten before the line holding them is read).
 	off := nl + 1
-	for off < hend {
-		e := strings.IndexByte(s[off:hend], '\n')
-		var line string
-		if e < 0 {
-			line, e = s[off:hend], hend
-		} else {
-			line, e = s[off:off+e], off+e
+	bstart := len(buf)
+	for off < len(buf) {
+		if buf[off] == '\n' {
+			bstart = off + 1
+			break
 		}
-		line = strings.TrimSuffix(line, "\r")
-		lineOff := start + off
-		off = e + 1
-		if line == "" {
-			continue
+		if buf[off] == '\r' && off+1 < len(buf) && buf[off+1] == '\n' {
+			bstart = off + 2
+			break
 		}
+		ls, le := off, len(buf)
+		for {
+			i := bytes.IndexByte(buf[off:], '\n')
+			if i < 0 {
+				off = len(buf)
+				break
+			}
+			i += off
+			if i+1 < len(buf) && (buf[i+1] == ' ' || buf[i+1] == '\t') {
+				buf[i] = ' '
+				if i > ls && buf[i-1] == '\r' {
+					buf[i-1] = ' '
+				}
+				off = i + 1
+				continue
+			}
+			le, off = i, i+1
+			break
+		}
+		line := s[ls:le]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		lineOff := start + ls
 		if len(h.fields) >= l.maxHeaders() {
 			p.fail(StatusMessageTooLarge, "too many header fields", "", lineOff)
 			break
 		}
-		if abnf.IsWS(line[0]) {
+		if line == "" || abnf.IsWS(line[0]) {
 			p.fail(StatusBadRequest, "continuation line without a header", "", lineOff)
 			continue
 		}
@@ -182,7 +195,10 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
 			continue
 		}
-		name := strings.TrimRight(line[:colon], " \t")
+		name := line[:colon]
+		for len(name) > 0 && abnf.IsWS(name[len(name)-1]) {
+			name = name[:len(name)-1]
+		}
 		if !abnf.IsTokenString(name) {
 			p.fail(StatusBadRequest, "bad header name", "", lineOff)
 			continue
@@ -190,21 +206,18 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		value := abnf.TrimWS(line[colon+1:])
 		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
-			h.fields = append(h.fields, field{id: id, name: name, value: value, line: line})
+			h.fields = append(h.fields, h.rawField(id, 0, name, value, line))
 			continue
 		}
 		if err := h.addTyped(id, name, value, line, len(h.fields)); err != nil {
-			hn := string(hdrTable[id].name)
+			p.fail(StatusBadRequest, reasonOf(err), string(hdrTable[id].name), lineOff)
 			if id == hdrContentLength {
-				p.fail(StatusBadRequest, reasonOf(err), hn, lineOff)
 				p.err.Framing = true
-			} else {
-				p.fail(StatusBadRequest, reasonOf(err), hn, lineOff)
 			}
 			// Keep a broken single-value field as raw bytes so that a 400
 			// can still echo it (RFC 4475 §3.1.2.4).
 			if hdrTable[id].kind == kindSingle && h.nth(id, 0) < 0 {
-				h.fields = append(h.fields, field{id: id, name: name, value: value, line: line})
+				h.fields = append(h.fields, h.rawField(id, 0, name, value, line))
 			}
 		}
 	}
@@ -338,18 +351,12 @@ func (p *parser) checkRequest(r *Request, off int) {
 	// contain the following header fields: To, From, CSeq, Call-ID,
 	// Max-Forwards, and Via". Max-Forwards is not enforced: RFC 2543
 	// requests lack it and RFC 4475 §3.4.1 asks that they be accepted.
-	for _, need := range [...]struct {
-		ok   bool
-		name HeaderName
-	}{
-		{len(h.via) > 0 || h.Has("Via"), HeaderVia},
-		{h.Has("From"), HeaderFrom},
-		{h.Has("To"), HeaderTo},
-		{h.Has("Call-ID"), HeaderCallID},
-		{h.Has("CSeq"), HeaderCSeq},
-	} {
-		if !need.ok {
-			p.fail(StatusBadRequest, "missing mandatory header", string(need.name), off)
+	const all = hasFrom | hasTo | hasCallID | hasCSeq
+	if len(h.via) == 0 || h.has&all != all {
+		for _, need := range [...]HeaderName{HeaderVia, HeaderFrom, HeaderTo, HeaderCallID, HeaderCSeq} {
+			if !h.Has(string(need)) {
+				p.fail(StatusBadRequest, "missing mandatory header", string(need), off)
+			}
 		}
 	}
 	// §8.1.1.5 / RFC 4475 §3.1.2.17: the CSeq method must match the
