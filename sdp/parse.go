@@ -236,6 +236,14 @@ func (p *parser) next() (bool, *ParseError) {
 		l = l[:n-1]
 	}
 	switch {
+	case l == "" && strings.Trim(p.src[p.off:], "\r\n") == "":
+		// Blank lines after the last line: a SIP body often carries an extra
+		// CRLF. Nothing follows them, so they cannot change the meaning;
+		// accept them (RFC 8866 §5 asks parsers to be tolerant of line
+		// endings).
+		p.pos = len(p.src)
+		p.line--
+		return false, nil
 	case l == "":
 		return false, p.fail("empty line")
 	case strings.IndexByte(l, '\r') >= 0:
@@ -486,7 +494,10 @@ func (p *parser) mediaLine(m *Media) *ParseError {
 
 // text parses a line whose value is text (1*byte-string).
 func (p *parser) text(dst *string) *ParseError {
-	if p.val == "" {
+	// An empty s= is seen from deployed UAs; RFC 8866 §5.3 asks for "s= "
+	// or "s=-", but the session name carries no protocol meaning, so an
+	// empty one is accepted rather than failing the whole call.
+	if p.val == "" && p.typ != 's' {
 		return p.failf("empty %c= line", p.typ)
 	}
 	*dst = p.val

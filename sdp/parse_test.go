@@ -266,7 +266,7 @@ func TestParseErrors(t *testing.T) {
 		{"non-numeric bandwidth", head + "b=AS:fast\nt=0 0\n", 4, "invalid bandwidth"},
 		{"bandwidth without colon", head + "b=AS\nt=0 0\n", 4, "<bwtype>:<bandwidth>"},
 		{"non-numeric time", head + "t=now 0\n", 4, "start time"},
-		{"short time", head + "t=0 123\n", 4, "stop time"},
+		{"leading zero time", head + "t=0 0123\n", 4, "stop time"},
 		{"one time", head + "t=0\n", 4, "<start-time> <stop-time>"},
 		{"bad repeat", head + "t=0 0\nr=0 1h 0\n", 5, "invalid r="},
 		{"short repeat", head + "t=0 0\nr=7d 1h\n", 5, "invalid r="},
@@ -281,7 +281,6 @@ func TestParseErrors(t *testing.T) {
 		{"leading whitespace", "v=0\n o=- 1 1 IN IP4 192.0.2.1\n", 2, "before the type letter"},
 		{"no =", "v=0\no\n", 2, "malformed"},
 		{"empty line", "v=0\n\no=- 1 1 IN IP4 192.0.2.1\n", 2, "empty line"},
-		{"empty s", "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=\nt=0 0\n", 3, "empty s="},
 		{"empty i", head + "i=\nt=0 0\n", 4, "empty i="},
 		{"bad attribute name", ok + "a=foo bar\n", 6, "invalid attribute name"},
 		{"empty attribute name", ok + "a=:x\n", 6, "invalid attribute name"},
@@ -791,4 +790,29 @@ func TestParseLarge(t *testing.T) {
 		}
 	}
 	checkRoundTrip(t, s)
+}
+
+// TestLenient holds what deployed UAs send that the strict grammar would
+// refuse, and that Parley accepts on purpose.
+func TestLenient(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	for name, in := range map[string]string{
+		"trailing blank line":  base + "\r\n",
+		"trailing blank lines": base + "\r\n\r\n",
+		"empty s=":             strings.Replace(base, "s=-", "s=", 1),
+		"short t= value":       strings.Replace(base, "t=0 0", "t=3600 0", 1),
+	} {
+		s, err := Parse([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		again, err := Parse(s.AppendTo(nil))
+		if err != nil || !reflect.DeepEqual(s, again) {
+			t.Errorf("%s: does not round-trip: %v", name, err)
+		}
+	}
+	if _, err := Parse([]byte(base + "\r\na=x\r\n")); err == nil {
+		t.Error("a blank line followed by more lines accepted")
+	}
 }

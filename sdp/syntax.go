@@ -130,8 +130,17 @@ func parseTime(s string) (uint64, bool) {
 	return parseUint(s)
 }
 
-// isTime reports whether s matches time (POS-DIGIT 9*DIGIT).
+// isTime reports whether s is a time value. The grammar says POS-DIGIT
+// 9*DIGIT (an NTP time after 1968), but deployed UAs send small values such
+// as "t=3600 0"; any decimal number without a leading zero is accepted, as
+// the widely deployed parsers do.
 func isTime(s string) bool {
+	return len(s) >= 1 && s[0] != '0' && isDigits(s)
+}
+
+// isNTPTime is the strict grammar (POS-DIGIT 9*DIGIT), kept for z= where a
+// short value signals a malformed line rather than a sloppy sender.
+func isNTPTime(s string) bool {
 	return len(s) >= 10 && s[0] != '0' && isDigits(s)
 }
 
@@ -169,7 +178,7 @@ func isZoneField(v string) bool {
 	n := 0
 	for f := range strings.SplitSeq(v, " ") {
 		if n%2 == 0 {
-			if !isTime(f) {
+			if !isNTPTime(f) {
 				return false
 			}
 		} else if !isTypedTime(strings.TrimPrefix(f, "-")) {
