@@ -167,7 +167,7 @@ type Header struct {
 	// Inline storage so that a typical message needs no extra allocations.
 	// Route and Record-Route, absent from most messages a UA sees, get
 	// storage when they appear.
-	fieldArr   [20]field
+	fieldArr   [16]field
 	viaArr     [2]Via
 	contactArr [1]Contact
 }

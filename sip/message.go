@@ -34,9 +34,6 @@ type Request struct {
 	// Body is the message body. Change it with SetBody so that
 	// Content-Length follows.
 	Body []byte
-	// buf is the private copy of the parsed bytes that the strings point
-	// into; it is never written after parsing.
-	buf []byte
 }
 
 // Response is a SIP response (§7.2).
@@ -48,7 +45,6 @@ type Response struct {
 	Reason string
 	Header
 	Body []byte
-	buf  []byte
 }
 
 func (*Request) message()  {}
@@ -135,7 +131,7 @@ func (r *Response) Len() int {
 }
 
 func (r *Response) reason() string {
-	if r.Reason == "" && r.buf == nil {
+	if r.Reason == "" && r.src == "" {
 		return StatusText(r.StatusCode)
 	}
 	return r.Reason
@@ -182,7 +178,7 @@ func AppendCanonical(b []byte, m Message) []byte {
 
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Request) Clone() *Request {
-	c := &Request{Method: r.Method, URI: r.URI, buf: r.buf}
+	c := &Request{Method: r.Method, URI: r.URI}
 	c.copyFrom(&r.Header)
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)
@@ -192,7 +188,7 @@ func (r *Request) Clone() *Request {
 
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Response) Clone() *Response {
-	c := &Response{StatusCode: r.StatusCode, Reason: r.Reason, buf: r.buf}
+	c := &Response{StatusCode: r.StatusCode, Reason: r.Reason}
 	c.copyFrom(&r.Header)
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)

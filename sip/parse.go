@@ -124,7 +124,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 	var resp *Response
 	var h *Header
 	if len(first) > 4 && strings.HasPrefix(first, "SIP/") {
-		resp = &Response{buf: buf}
+		resp = &Response{}
 		h = &resp.Header
 		h.init()
 		h.src = s
@@ -133,7 +133,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			return nil, p.err
 		}
 	} else {
-		req = &Request{buf: buf}
+		req = &Request{}
 		h = &req.Header
 		h.init()
 		h.src = s
