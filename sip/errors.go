@@ -32,6 +32,19 @@ type ParseError struct {
 	Framing bool
 }
 
+// Unwrap lets errors.Is find [ErrMessageTooLarge] for a message over a
+// size or header-count limit and [ErrFraming] for a framing error.
+func (e *ParseError) Unwrap() []error {
+	var errs []error
+	if e.Status == StatusMessageTooLarge {
+		errs = append(errs, ErrMessageTooLarge)
+	}
+	if e.Framing {
+		errs = append(errs, ErrFraming)
+	}
+	return errs
+}
+
 // CanRespond reports whether a response can be sent for this error.
 func (e *ParseError) CanRespond() bool { return e.Request != nil }
 

@@ -126,11 +126,11 @@ func (r *Reader) ReadMessage() (Message, error) {
 		}
 		rel = r.end - r.start
 		if rel > r.limits.maxSize() {
-			return nil, r.framing("header section larger than the limit")
+			return nil, r.tooLarge("header section larger than the limit")
 		}
 		if err := r.fill(); err != nil {
 			if errors.Is(err, ErrMessageTooLarge) {
-				return nil, r.framing("header section larger than the limit")
+				return nil, r.tooLarge("header section larger than the limit")
 			}
 			return nil, r.ioErr(err)
 		}
@@ -141,7 +141,7 @@ func (r *Reader) ReadMessage() (Message, error) {
 	}
 	total := bstart - r.start + cl
 	if total > r.limits.maxSize() {
-		return nil, r.framing("message larger than the limit")
+		return nil, r.tooLarge("message larger than the limit")
 	}
 	for r.end-r.start < total {
 		if err := r.fill(); err != nil {
@@ -167,6 +167,13 @@ func isCRLFPrefix(b []byte) bool {
 
 func (r *Reader) framing(reason string) error {
 	r.err = &ParseError{Status: StatusBadRequest, Reason: reason, Header: string(HeaderContentLength), Framing: true, Line: 1}
+	return r.err
+}
+
+// tooLarge is the sticky error for a message over the size limit (513,
+// RFC 3261 §21.5.7).
+func (r *Reader) tooLarge(reason string) error {
+	r.err = &ParseError{Status: StatusMessageTooLarge, Reason: reason, Framing: true, Line: 1}
 	return r.err
 }
 

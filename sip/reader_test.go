@@ -128,6 +128,9 @@ func TestReaderBoundedMemory(t *testing.T) {
 	if !errors.As(err, &pe) || !pe.Framing {
 		t.Fatalf("got %v, want a framing error", err)
 	}
+	if !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrFraming) {
+		t.Errorf("%v does not unwrap to ErrMessageTooLarge and ErrFraming", err)
+	}
 	if cap(r.buf) > 8192 {
 		t.Errorf("buffer grew to %d bytes with a 4 KiB limit", cap(r.buf))
 	}

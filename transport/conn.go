@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -279,9 +278,7 @@ func (c *conn) serveStream() {
 }
 
 // tooLarge reports whether a parse error is the size limit.
-func tooLarge(pe *sip.ParseError) bool {
-	return pe.Status == sip.StatusMessageTooLarge || strings.Contains(pe.Reason, "larger than the limit")
-}
+func tooLarge(pe *sip.ParseError) bool { return errors.Is(pe, sip.ErrMessageTooLarge) }
 
 var crlf = []byte("\r\n")
 
