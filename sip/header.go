@@ -118,6 +118,9 @@ func (h *Header) rawField(id hdrID, grp uint8, name, value, line string) field {
 
 // ownField makes a field whose name and value are stored in h.extra.
 func (h *Header) ownField(id hdrID, name, value string) field {
+	if h.extra == nil {
+		h.extra = make([]string, 0, 8)
+	}
 	h.extra = append(h.extra, name, value)
 	return field{id: id, own: true, a: uint32(len(h.extra) - 2)}
 }

@@ -112,6 +112,7 @@ func (p Params) Del(name string) Params {
 		return p
 	}
 	var b strings.Builder
+	b.Grow(len(p))
 	s := string(p)
 	for i := 0; ; {
 		n, v, hv, next, err := nextParam(s, i)
@@ -131,6 +132,7 @@ func (p Params) Del(name string) Params {
 // parameter without "=" (like "lr" or "rport").
 func (p Params) Set(name, value string) Params {
 	var b strings.Builder
+	b.Grow(len(p) + len(name) + len(value) + 2)
 	s := string(p)
 	done := false
 	for i := 0; ; {
@@ -178,6 +180,7 @@ func (p Params) Canonical() Params {
 		return p
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for i := 0; ; {
 		n, v, hv, next, err := nextParam(s, i)
 		if n == "" || err {
