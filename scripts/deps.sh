@@ -5,7 +5,7 @@ set -euo pipefail
 # Commands the tests run, each with the Debian package that provides it.
 # Add a line when a test starts to need a new tool.
 declare -A need=(
-	# [sipp]=sip-tester        # black-box SIP tests (transaction issue on)
+	[sipp]=sip-tester # black-box SIP tests in test/sipp
 )
 missing=()
 for cmd in "${!need[@]}"; do

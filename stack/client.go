@@ -1,0 +1,291 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleysip/parley/resolve"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/transaction"
+	"github.com/parleysip/parley/transport"
+)
+
+// Errors of Client.Do, mapped to RFC 3261 §8.1.3.1: a timeout is handled
+// as a 408 Request Timeout, a transport failure as a 503 Service
+// Unavailable.
+var (
+	ErrTimeout   = transaction.ErrTimeout
+	ErrTransport = transaction.ErrTransport
+)
+
+// Client sends requests through client transactions. Its zero value sends
+// from a private transport layer on ephemeral ports; set Server to send
+// from a Server's listening addresses, so that responses and later
+// requests of the peer come back to it (a user agent, a proxy).
+type Client struct {
+	// Server, if set, provides the transport and transaction layers.
+	Server *Server
+	// Resolver locates the next hop (RFC 3263); nil means the Server's,
+	// or a zero resolve.Resolver.
+	Resolver *resolve.Resolver
+
+	own Server // used when Server is nil
+}
+
+func (c *Client) server() *Server {
+	if c.Server != nil {
+		c.Server.init()
+		return c.Server
+	}
+	c.own.init()
+	return &c.own
+}
+
+// Close releases a Client's private layers (nothing when Server is set).
+func (c *Client) Close() error {
+	if c.Server != nil {
+		return nil
+	}
+	return c.own.Close()
+}
+
+// Option changes how one Do call works.
+type Option func(*doOptions)
+
+type doOptions struct {
+	dest        *transport.Dest
+	provisional func(*sip.Response)
+	afterFinal  func(*sip.Response)
+}
+
+// WithDest sends the request to d instead of resolving the next hop.
+func WithDest(d transport.Dest) Option { return func(o *doOptions) { o.dest = &d } }
+
+// WithProvisional calls f with every provisional response, in order.
+func WithProvisional(f func(*sip.Response)) Option {
+	return func(o *doOptions) { o.provisional = f }
+}
+
+// WithAfterFinal calls f, on another goroutine, with every response the
+// INVITE client transaction passes up after Do has returned its first 2xx:
+// retransmissions of that 2xx (each needs the ACK again, §13.2.2.4) and 2xx
+// responses from other forks (RFC 6026 Accepted state), until Timer M ends
+// the transaction.
+func WithAfterFinal(f func(*sip.Response)) Option {
+	return func(o *doOptions) { o.afterFinal = f }
+}
+
+// Do sends req through a client transaction and returns its final
+// response. A request without a Via gets one with a new branch (§8.1.1.7);
+// the transport fills in sent-by.
+//
+// The next hop is the first Route if it is a loose router, else the
+// Request-URI (§8.1.2), resolved with RFC 3263; on a transport error, a
+// timeout or a 503 the next target is tried with a new transaction (RFC
+// 3263 §4.3), and the last outcome is returned.
+//
+// A timeout returns an error wrapping [ErrTimeout], a transport failure
+// one wrapping [ErrTransport] (§8.1.3.1). Any final response — 4xx to 6xx
+// included — is returned with a nil error.
+//
+// Cancelling ctx of an INVITE sends a CANCEL (§9.1) — once a provisional
+// response has arrived, as the RFC requires — and Do still waits for the
+// final response (normally 487), which it returns with ctx's error. For
+// other methods, cancelling ctx returns at once; the transaction runs on.
+func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip.Response, error) {
+	var o doOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	s := c.server()
+	if req.Method == sip.ACK {
+		return nil, errors.New("stack: ACK has no transaction; use Client.SendAck")
+	}
+	if req.TopVia() == nil {
+		req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: sip.Params(";branch=" + sip.NewBranch())})
+	}
+	var targets []transport.Dest
+	if o.dest != nil {
+		targets = []transport.Dest{*o.dest}
+	} else {
+		var err error
+		if targets, err = c.resolve(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	var res *sip.Response
+	var err error
+	for i, d := range targets {
+		if i > 0 {
+			// A new target is a new transaction with a new branch.
+			v := *req.TopVia()
+			v.Params = v.Params.Set("branch", sip.NewBranch())
+			req.SetTopVia(v)
+		}
+		res, err = c.once(ctx, s, req, d, &o)
+		retry := errors.Is(err, ErrTransport) || errors.Is(err, ErrTimeout) ||
+			err == nil && res.StatusCode == sip.StatusServiceUnavailable
+		if !retry || ctx.Err() != nil {
+			break
+		}
+	}
+	return res, err
+}
+
+// resolve returns the ordered destinations of req's next hop.
+func (c *Client) resolve(ctx context.Context, req *sip.Request) ([]transport.Dest, error) {
+	u := req.URI
+	if rs := req.Routes(); len(rs) > 0 && rs[0].URI.Params.Has("lr") {
+		u = rs[0].URI
+	}
+	if !u.IsSIP() {
+		return nil, fmt.Errorf("stack: cannot route to a %s URI", u.Scheme)
+	}
+	r := c.Resolver
+	if r == nil {
+		r = c.server().Resolver
+	}
+	q := resolve.Query{Host: u.Host, Port: u.Port, Secure: u.Secure()}
+	if t, ok := u.Params.Get("transport"); ok {
+		n, err := transport.ParseNetwork(t)
+		if err != nil {
+			return nil, fmt.Errorf("stack: unsupported transport %q", t)
+		}
+		q.Transport = n
+	}
+	if m, ok := u.Params.Get("maddr"); ok {
+		q.MAddr = m
+	}
+	ts, err := r.Lookup(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTransport, err)
+	}
+	out := make([]transport.Dest, len(ts))
+	for i, t := range ts {
+		out[i] = transport.Dest{Network: t.Network, Addr: t.Addr, Host: t.Host}
+	}
+	return out, nil
+}
+
+// once runs one client transaction to d.
+func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transport.Dest, o *doOptions) (*sip.Response, error) {
+	tx, err := s.tx.Request(ctx, req, d)
+	if err != nil {
+		return nil, err
+	}
+	provisional := false
+	canceled := false
+	done := ctx.Done()
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				err := tx.Err()
+				if err == nil {
+					err = transaction.ErrTerminated
+				}
+				return nil, err
+			}
+			if res.StatusCode.Provisional() {
+				provisional = true
+				if o.provisional != nil {
+					o.provisional(res)
+				}
+				if canceled {
+					c.sendCancel(s, tx)
+					canceled = false
+				}
+				continue
+			}
+			if res.StatusCode.Success() && req.Method == sip.INVITE && o.afterFinal != nil {
+				go func() {
+					for r := range tx.Responses() {
+						o.afterFinal(r)
+					}
+				}()
+			}
+			if ctx.Err() != nil {
+				return res, context.Cause(ctx)
+			}
+			return res, nil
+		case <-done:
+			done = nil
+			if req.Method != sip.INVITE {
+				return nil, context.Cause(ctx)
+			}
+			// §9.1: "If no provisional response has been received, the
+			// CANCEL request MUST NOT be sent; rather, the client MUST wait
+			// for the arrival of a provisional response before sending the
+			// request."
+			if provisional {
+				c.sendCancel(s, tx)
+			} else {
+				canceled = true
+			}
+		}
+	}
+}
+
+// sendCancel builds the CANCEL of §9.1 and sends it, in its own client
+// transaction, to the flow the INVITE used. Its outcome does not matter:
+// the INVITE's final response is what the caller waits for.
+func (c *Client) sendCancel(s *Server, invite *transaction.ClientTx) {
+	cancel := NewCancel(invite.Request())
+	tx, err := s.tx.Request(context.Background(), cancel, transport.Dest{Flow: invite.Flow(), Network: invite.Flow().Network, Addr: invite.Flow().Remote})
+	if err != nil {
+		return
+	}
+	go func() {
+		// Drain its responses so the transaction is never blocked.
+		t := time.NewTimer(2 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case _, ok := <-tx.Responses():
+				if !ok {
+					return
+				}
+			case <-t.C:
+				return
+			}
+		}
+	}()
+}
+
+// NewCancel builds the CANCEL for req as §9.1 says: "The Request-URI,
+// Call-ID, To, the numeric part of CSeq, and From header fields in the
+// CANCEL request MUST be identical to those fields in the request being
+// cancelled, including tags. ... [it] MUST have a single Via header field
+// value matching the top Via value in the request being cancelled", and
+// the same Route header fields.
+func NewCancel(req *sip.Request) *sip.Request {
+	c := sip.NewRequest(sip.CANCEL, req.URI)
+	if v := req.TopVia(); v != nil {
+		c.PrependVia(*v)
+	}
+	if f := req.From(); f != nil {
+		c.SetFrom(*f)
+	}
+	if t := req.To(); t != nil {
+		c.SetTo(*t)
+	}
+	c.SetCallID(req.CallID())
+	cs, _ := req.CSeq()
+	c.SetCSeq(sip.CSeq{Seq: cs.Seq, Method: sip.CANCEL})
+	c.SetMaxForwards(70)
+	for _, r := range req.Routes() {
+		_ = c.Add(string(sip.HeaderRoute), r.String())
+	}
+	return c
+}
+
+// SendAck sends an ACK for a 2xx response directly through the transport:
+// it has no transaction (§13.2.2.4, §17.1.1.3). It returns the flow used.
+func (c *Client) SendAck(ctx context.Context, ack *sip.Request, d transport.Dest) (transport.Flow, error) {
+	if ack.TopVia() == nil {
+		ack.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: sip.Params(";branch=" + sip.NewBranch())})
+	}
+	return c.server().tp.SendRequest(ctx, ack, d)
+}

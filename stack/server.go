@@ -1,0 +1,325 @@
+package stack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parleysip/parley/resolve"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/transaction"
+	"github.com/parleysip/parley/transport"
+)
+
+// Server serves SIP requests with a [Handler]: it owns a transport layer
+// and a transaction layer, and calls the handler once per server
+// transaction. The zero value is a valid configuration; set fields before
+// the first Listen.
+//
+// A Server is also the place a [Client] sends from when requests and
+// responses must share its listening addresses (a user agent or a proxy).
+type Server struct {
+	// Handler answers requests; nil means an empty [ServeMux], which
+	// answers every request 405 Method Not Allowed.
+	Handler Handler
+	// OnAck receives ACKs for 2xx responses, which belong to no
+	// transaction (RFC 3261 §13.3.1.4, §17.1.1.3); nil drops them.
+	OnAck func(ack *sip.Request, flow transport.Flow)
+	// OnResponse receives responses that match no client transaction, as a
+	// proxy must forward them statelessly (§16.7, RFC 6026 §8.4); nil
+	// drops them.
+	OnResponse func(res *sip.Response, flow transport.Flow)
+	// Timers are the transaction timers; zero means the RFC defaults.
+	Timers transaction.Timers
+	// Limits bound what one peer can make the transport hold.
+	Limits transport.Limits
+	// TLSConfig serves TLS and WSS listeners; ClientTLSConfig is used for
+	// outgoing TLS and WSS connections (nil: system roots).
+	TLSConfig, ClientTLSConfig *tls.Config
+	// Resolver locates servers (RFC 3263): for a Client using this Server,
+	// and for responses to a sent-by host name (§5). Nil means a zero
+	// resolve.Resolver, which reads /etc/resolv.conf.
+	Resolver *resolve.Resolver
+	// Logger receives the server's records; nil discards them.
+	Logger *slog.Logger
+
+	once   sync.Once
+	tp     *transport.Layer
+	tx     *transaction.Layer
+	log    *slog.Logger
+	closed atomic.Bool
+	done   chan struct{}  // closed by Shutdown and Close
+	wg     sync.WaitGroup // running handlers
+
+	mu       sync.Mutex
+	inflight map[*transaction.ServerTx]context.CancelCauseFunc
+
+	panics atomic.Uint64
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		if s.Resolver == nil {
+			s.Resolver = &resolve.Resolver{}
+		}
+		s.inflight = make(map[*transaction.ServerTx]context.CancelCauseFunc)
+		s.done = make(chan struct{})
+		s.tp = &transport.Layer{
+			Limits:          s.Limits,
+			TLSConfig:       s.TLSConfig,
+			ClientTLSConfig: s.ClientTLSConfig,
+			Logger:          s.Logger,
+			ResolveSentBy:   s.resolveSentBy,
+		}
+		s.tx = transaction.NewLayer(s.tp, transaction.Config{
+			Timers:          s.Timers,
+			OnRequest:       s.serve,
+			OnAck:           s.onAck,
+			OnCancel:        s.onCancel,
+			OnStrayResponse: s.onStray,
+		})
+		s.tp.Handler = s.tx.HandleIncoming
+	})
+}
+
+// resolveSentBy is RFC 3263 §5 for responses to a sent-by host name.
+func (s *Server) resolveSentBy(ctx context.Context, host string, port uint16, n transport.Network) ([]netip.AddrPort, error) {
+	ts, err := s.Resolver.LookupResponse(ctx, host, port, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.AddrPort, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Addr)
+	}
+	return out, nil
+}
+
+// ErrServerClosed is returned by ListenAndServe after Shutdown or Close.
+var ErrServerClosed = errors.New("stack: server closed")
+
+// Listen starts listening on addr ("127.0.0.1:5060", "[::1]:0") with the
+// given transport and returns at once. Call it once per listener; the
+// Server serves them all.
+func (s *Server) Listen(ctx context.Context, n transport.Network, addr string) (transport.Listener, error) {
+	if s.closed.Load() {
+		return nil, ErrServerClosed
+	}
+	s.init()
+	return s.tp.Listen(ctx, n, addr)
+}
+
+// ListenAndServe listens on addr and blocks until the Server is shut
+// down, then returns [ErrServerClosed].
+func (s *Server) ListenAndServe(ctx context.Context, n transport.Network, addr string) error {
+	if _, err := s.Listen(ctx, n, addr); err != nil {
+		return err
+	}
+	<-s.done
+	return ErrServerClosed
+}
+
+// Serve serves a stream listener (TCP, TLS, WS or WSS) created by the
+// caller, e.g. for socket activation. It returns at once.
+func (s *Server) Serve(n transport.Network, ln net.Listener) (transport.Listener, error) {
+	s.init()
+	return s.tp.Serve(n, ln)
+}
+
+// ServePacket serves a UDP socket created by the caller. It returns at once.
+func (s *Server) ServePacket(pc net.PacketConn) (transport.Listener, error) {
+	s.init()
+	return s.tp.ServePacket(pc)
+}
+
+// Transport returns the Server's transport layer (for stateless sending,
+// §16.11, and for statistics).
+func (s *Server) Transport() *transport.Layer { s.init(); return s.tp }
+
+// Transactions returns the Server's transaction layer.
+func (s *Server) Transactions() *transaction.Layer { s.init(); return s.tx }
+
+// Panics returns how many handler panics the Server has recovered.
+func (s *Server) Panics() uint64 { return s.panics.Load() }
+
+// Shutdown lets running handlers finish until ctx ends (then cancels
+// their contexts with cause ErrServerClosed), terminates the remaining
+// transactions — they would only absorb retransmissions — and shuts the
+// transport down gracefully. It returns ctx.Err() if ctx ended first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.markClosed()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for _, cancel := range s.inflight {
+			cancel(ErrServerClosed)
+		}
+		s.mu.Unlock()
+	}
+	// Every handler has answered: what transactions remain only absorb
+	// retransmissions (Timers I, J, K, L) or wait for client answers, which
+	// a server going down no longer needs.
+	s.tx.Close()
+	if e := s.tp.Shutdown(ctx); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Close closes everything at once.
+func (s *Server) Close() error {
+	s.init()
+	s.markClosed()
+	s.mu.Lock()
+	for _, cancel := range s.inflight {
+		cancel(ErrServerClosed)
+	}
+	s.mu.Unlock()
+	s.tx.Close()
+	return s.tp.Close()
+}
+
+func (s *Server) markClosed() {
+	if !s.closed.Swap(true) {
+		close(s.done)
+	}
+}
+
+func (s *Server) onAck(ack *sip.Request, flow transport.Flow) {
+	if s.OnAck != nil {
+		s.OnAck(ack, flow)
+	}
+}
+
+func (s *Server) onStray(res *sip.Response, flow transport.Flow) {
+	if s.OnResponse != nil {
+		s.OnResponse(res, flow)
+	}
+}
+
+// onCancel implements §9.2: "the UAS ... SHOULD respond to the CANCEL with
+// a 200 (OK)"; a CANCEL matching no transaction gets 481. The INVITE's
+// handler sees its ctx cancelled with cause ErrCanceled and, if it returns
+// without a final response, the INVITE is answered 487.
+func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
+	// cancel's own transaction is answered here; invite's by its handler.
+	ctx := context.Background()
+	if invite == nil {
+		_ = cancel.Respond(ctx, sip.NewResponse(cancel.Request(), sip.StatusCallTransactionDoesNotExist))
+		return
+	}
+	_ = cancel.Respond(ctx, sip.NewResponse(cancel.Request(), sip.StatusOK))
+	s.mu.Lock()
+	stop := s.inflight[invite]
+	s.mu.Unlock()
+	if stop != nil {
+		stop(ErrCanceled)
+	}
+}
+
+// serve runs the handler for one server transaction on its own goroutine.
+func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
+	if s.closed.Load() {
+		_ = tx.Respond(context.Background(), sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable))
+		return
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s.mu.Lock()
+	s.inflight[tx] = cancel
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, tx)
+			s.mu.Unlock()
+			cancel(nil)
+		}()
+		// The handler's ctx ends when the transaction does.
+		go func() {
+			select {
+			case <-tx.Done():
+				cancel(transaction.ErrTerminated)
+			case <-ctx.Done():
+			}
+		}()
+		s.run(ctx, tx)
+	}()
+}
+
+// run calls the handler with panic recovery and sends the final response
+// the handler did not send.
+func (s *Server) run(ctx context.Context, tx *transaction.ServerTx) {
+	req := tx.Request()
+	w := &responseWriter{tx: tx}
+	h := s.Handler
+	if h == nil {
+		h = &ServeMux{}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Add(1)
+			if p != ErrAbortHandler {
+				s.log.Error("stack: handler panic", "method", string(req.Method), "call_id", req.CallID(), "panic", p)
+			}
+		}
+		if w.Responded() || req.Method == sip.ACK {
+			return
+		}
+		code := sip.StatusServerInternalError
+		if errors.Is(context.Cause(ctx), ErrCanceled) && req.Method == sip.INVITE {
+			code = sip.StatusRequestTerminated // §9.2
+		}
+		_ = tx.Respond(context.Background(), sip.NewResponse(req, code))
+	}()
+	h.ServeSIP(ctx, w, req)
+}
+
+// responseWriter is the ResponseWriter of one server transaction.
+type responseWriter struct {
+	tx *transaction.ServerTx
+}
+
+func (w *responseWriter) Respond(res *sip.Response) error {
+	return w.tx.Respond(context.Background(), res)
+}
+
+func (w *responseWriter) Responded() bool {
+	r := w.tx.Response()
+	return r != nil && r.StatusCode.Final()
+}
+
+// Flow returns the flow the request arrived on.
+func (w *responseWriter) Flow() transport.Flow { return w.tx.Flow() }
+
+// Transaction returns the server transaction.
+func (w *responseWriter) Transaction() *transaction.ServerTx { return w.tx }
+
+// FlowWriter is implemented by the Server's ResponseWriter: Flow returns
+// the flow the request arrived on (RFC 5626: a registrar records it to
+// reach the UA over the same connection).
+type FlowWriter interface {
+	Flow() transport.Flow
+}
+
+// TxWriter is implemented by the Server's ResponseWriter and gives the
+// server transaction, for layers (dialogs, proxies) that need it.
+type TxWriter interface {
+	Transaction() *transaction.ServerTx
+}

@@ -1,0 +1,175 @@
+package transaction
+
+import (
+	"github.com/parleysip/parley/sip"
+)
+
+// Key identifies a transaction. It is comparable; two transactions of a
+// Layer never share a Key.
+//
+// A client transaction is matched by the branch of the top Via and the
+// CSeq method (RFC 3261 §17.1.3); Host and Port are empty. A server
+// transaction created by a request whose branch carries the magic cookie
+// is matched by branch, sent-by and method (§17.2.3); one created by an
+// RFC 2543 request (no cookie) is matched by Request-URI, tags, Call-ID,
+// CSeq and top Via, which its Key summarises by the top Via's branch (if
+// any) and sent-by.
+type Key struct {
+	// Method is the method of the request that created the transaction.
+	// An ACK matches the INVITE transaction; a CANCEL has a transaction
+	// of its own (§17.1.3 rule 2, §17.2.3 rule 3).
+	Method sip.Method
+	// Branch is the branch parameter of the top Via.
+	Branch string
+	// Host and Port are the top Via's sent-by (server transactions only);
+	// Host is lower-cased, Port is 0 when the Via has none.
+	Host string
+	Port uint16
+}
+
+// String returns e.g. "z9hG4bK74bf9 INVITE" or, for a server transaction,
+// "z9hG4bK74bf9 pc33.atlanta.com:5060 INVITE".
+func (k Key) String() string {
+	s := k.Branch
+	if k.Host != "" {
+		s += " " + k.Host
+		if k.Port != 0 {
+			s += ":" + itoa(int(k.Port))
+		}
+	}
+	return s + " " + string(k.Method)
+}
+
+// srvKey is the map key of server transactions created by RFC 3261
+// requests: branch and sent-by (§17.2.3 rules 1 and 2). Transactions that
+// share it (an INVITE and its CANCEL) are chained and told apart by method
+// (rule 3).
+type srvKey struct {
+	branch string
+	host   string
+	port   uint16
+}
+
+// viaKey is the part of a top Via that RFC 2543 matching compares.
+type viaKey struct {
+	transport string
+	host      string
+	port      uint16
+	branch    string
+}
+
+// legacyKey is the map key of server transactions created by RFC 2543
+// requests (§17.2.3, no magic cookie): "the Request-URI, To tag, From tag,
+// Call-ID, CSeq, and top Via header field". The To tag and the method are
+// compared along the chain, because an ACK's To tag is the one of the
+// response and a CANCEL's method differs from its target's.
+type legacyKey struct {
+	uri     sip.URI
+	callID  string
+	fromTag string
+	seq     uint32
+	via     viaKey
+}
+
+// mergeKey is what §8.2.2.2 compares to find merged requests: "If the From
+// tag, Call-ID, and CSeq exactly match those associated with an ongoing
+// transaction, but the request does not match that transaction".
+type mergeKey struct {
+	fromTag string
+	callID  string
+	seq     uint32
+	method  sip.Method
+}
+
+// match is how an incoming request is matched to server transactions.
+type match struct {
+	rfc3261 bool
+	sk      srvKey
+	lk      legacyKey // only when !rfc3261
+	toTag   string    // the request's To tag
+	method  sip.Method
+}
+
+// matchFor computes how req is matched; ok is false when req lacks the top
+// Via or CSeq needed for any matching.
+func matchFor(req *sip.Request) (m match, ok bool) {
+	v := req.TopVia()
+	cs, hasCSeq := req.CSeq()
+	if v == nil || !hasCSeq {
+		return m, false
+	}
+	m.method = req.Method
+	if to := req.To(); to != nil {
+		m.toTag = to.Tag()
+	}
+	host := lowerASCII(v.Host)
+	if v.RFC3261Branch() {
+		m.rfc3261 = true
+		m.sk = srvKey{branch: v.Branch(), host: host, port: v.Port}
+		return m, true
+	}
+	m.lk = legacyKey{
+		uri:    req.URI,
+		callID: req.CallID(),
+		seq:    cs.Seq,
+		via:    viaKey{transport: upperASCII(v.Transport), host: host, port: v.Port, branch: v.Branch()},
+	}
+	if from := req.From(); from != nil {
+		m.lk.fromTag = from.Tag()
+	}
+	return m, true
+}
+
+// key returns the public Key of a transaction created by the matched
+// request.
+func (m *match) key() Key {
+	if m.rfc3261 {
+		return Key{Method: m.method, Branch: m.sk.branch, Host: m.sk.host, Port: m.sk.port}
+	}
+	return Key{Method: m.method, Branch: m.lk.via.branch, Host: m.lk.via.host, Port: m.lk.via.port}
+}
+
+// mergeKeyFor returns the §8.2.2.2 key of req and whether the check
+// applies ("If the request has no tag in the To header field").
+func mergeKeyFor(req *sip.Request) (mergeKey, bool) {
+	to, from := req.To(), req.From()
+	cs, ok := req.CSeq()
+	if !ok || from == nil || (to != nil && to.Tag() != "") {
+		return mergeKey{}, false
+	}
+	return mergeKey{fromTag: from.Tag(), callID: req.CallID(), seq: cs.Seq, method: cs.Method}, true
+}
+
+// lowerASCII lower-cases s without allocating when it has no upper-case
+// letter (host names compare case-insensitively, §19.1.4).
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// upperASCII upper-cases s without allocating when it has no lower-case
+// letter (transport tokens compare case-insensitively).
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'a' <= c && c <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'a' <= c && c <= 'z' {
+					b[j] = c - ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
