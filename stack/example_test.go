@@ -1,0 +1,46 @@
+package stack_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+)
+
+func ExampleServer() {
+	ctx := context.Background()
+	mux := &stack.ServeMux{}
+	mux.HandleFunc(sip.OPTIONS, func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
+		res := sip.NewResponse(r, sip.StatusOK)
+		_ = res.Add("Allow", "OPTIONS")
+		_ = w.Respond(res)
+	})
+	srv := &stack.Server{Handler: mux}
+	ln, err := srv.Listen(ctx, transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown(ctx)
+
+	// A request to the server's address; the Client adds the Via.
+	u := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: ln.Addr().Port()}
+	req := sip.NewRequest(sip.OPTIONS, u)
+	req.SetFrom(sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "alice", Host: "example.com"}, Params: sip.Params(";tag=" + sip.NewTag())})
+	req.SetTo(sip.NameAddr{URI: u})
+	req.SetCallID(sip.NewCallID(""))
+	req.SetCSeq(sip.CSeq{Seq: 1, Method: sip.OPTIONS})
+	req.SetMaxForwards(70)
+
+	c := &stack.Client{}
+	defer c.Close()
+	res, err := c.Do(ctx, req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.StatusCode, res.Reason, res.Get("Allow"))
+	// Output: 200 OK OPTIONS
+}
