@@ -41,6 +41,6 @@ func ExampleServer() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(res.StatusCode, res.Reason, res.Get("Allow"))
+	fmt.Println(int(res.StatusCode), res.Reason, res.Get("Allow"))
 	// Output: 200 OK OPTIONS
 }
