@@ -806,14 +806,18 @@ func (h *Header) SetTopVia(v Via) {
 func (h *Header) RemoveTopVia() bool { return h.removeFirst(hdrVia) }
 
 // PrependRoute inserts n as the first Route value.
-func (h *Header) PrependRoute(n NameAddr) {
+func (h *Header) PrependRoute(n NameAddr) { h.prependNameAddr(hdrRoute, &h.route, n) }
+
+// prependNameAddr inserts n first among the values of id (Route or
+// Record-Route), kept in list; a first value goes after the Vias.
+func (h *Header) prependNameAddr(id hdrID, list *[]NameAddr, n NameAddr) {
 	h.lazyInit()
-	h.route = insertAt(h.route, 0, n)
-	pos := h.nth(hdrRoute, 0)
+	*list = insertAt(*list, 0, n)
+	pos := h.nth(id, 0)
 	if pos < 0 {
 		pos = h.defaultPos()
 	}
-	h.insertField(pos, h.ownField(hdrRoute, "", n.String()))
+	h.insertField(pos, h.ownField(id, "", n.String()))
 }
 
 // RemoveTopRoute removes the first Route value (§16.4, §16.12) and reports
@@ -821,15 +825,7 @@ func (h *Header) PrependRoute(n NameAddr) {
 func (h *Header) RemoveTopRoute() bool { return h.removeFirst(hdrRoute) }
 
 // PrependRecordRoute inserts n as the first Record-Route value (§16.6 step 4).
-func (h *Header) PrependRecordRoute(n NameAddr) {
-	h.lazyInit()
-	h.rr = insertAt(h.rr, 0, n)
-	pos := h.nth(hdrRecordRoute, 0)
-	if pos < 0 {
-		pos = h.defaultPos()
-	}
-	h.insertField(pos, h.ownField(hdrRecordRoute, "", n.String()))
-}
+func (h *Header) PrependRecordRoute(n NameAddr) { h.prependNameAddr(hdrRecordRoute, &h.rr, n) }
 
 // SetContacts replaces every Contact value.
 func (h *Header) SetContacts(cs ...Contact) {

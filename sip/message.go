@@ -101,13 +101,17 @@ func (h *Header) tailLen(body []byte) int {
 // written as received; a Content-Length is added if the message has none
 // (§18.3, §20.14: it is mandatory over stream transports).
 func (r *Request) AppendTo(b []byte) []byte {
+	return r.appendTail(r.appendStartLine(b), r.Body, false)
+}
+
+// appendStartLine appends Method SP Request-URI SP SIP-Version CRLF.
+func (r *Request) appendStartLine(b []byte) []byte {
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = r.URI.AppendTo(b)
 	b = append(b, ' ')
 	b = append(b, Version...)
-	b = append(b, "\r\n"...)
-	return r.appendTail(b, r.Body, false)
+	return append(b, "\r\n"...)
 }
 
 func (h *Header) appendTail(b, body []byte, canonical bool) []byte {
@@ -139,13 +143,17 @@ func (r *Response) reason() string {
 
 // AppendTo appends the encoded response to b.
 func (r *Response) AppendTo(b []byte) []byte {
+	return r.appendTail(r.appendStartLine(b), r.Body, false)
+}
+
+// appendStartLine appends SIP-Version SP Status-Code SP Reason-Phrase CRLF.
+func (r *Response) appendStartLine(b []byte) []byte {
 	b = append(b, Version...)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(r.StatusCode), 10)
 	b = append(b, ' ')
 	b = append(b, r.reason()...)
-	b = append(b, "\r\n"...)
-	return r.appendTail(b, r.Body, false)
+	return append(b, "\r\n"...)
 }
 
 // String returns the encoded response.
@@ -157,21 +165,9 @@ func (r *Response) String() string { return string(r.AppendTo(make([]byte, 0, r.
 func AppendCanonical(b []byte, m Message) []byte {
 	switch m := m.(type) {
 	case *Request:
-		b = append(b, m.Method...)
-		b = append(b, ' ')
-		b = m.URI.AppendTo(b)
-		b = append(b, ' ')
-		b = append(b, Version...)
-		b = append(b, "\r\n"...)
-		return m.appendTail(b, m.Body, true)
+		return m.appendTail(m.appendStartLine(b), m.Body, true)
 	case *Response:
-		b = append(b, Version...)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(m.StatusCode), 10)
-		b = append(b, ' ')
-		b = append(b, m.reason()...)
-		b = append(b, "\r\n"...)
-		return m.appendTail(b, m.Body, true)
+		return m.appendTail(m.appendStartLine(b), m.Body, true)
 	}
 	return b
 }

@@ -122,6 +122,32 @@ func parseURI(u *URI, s string, allowHeaders bool) error {
 	return nil
 }
 
+// scanHost scans host = hostname / IPv4address / IPv6reference (§25.1)
+// at s[i]. It returns the host without brackets and the index after it, or
+// a reason why there is none. Underscores are accepted in names, as
+// deployed resolvers do.
+func scanHost(s string, i int) (host string, next int, reason string) {
+	if i < len(s) && s[i] == '[' {
+		end := strings.IndexByte(s[i:], ']')
+		if end < 0 {
+			return "", i, "unterminated IPv6 reference"
+		}
+		a, err := netip.ParseAddr(s[i+1 : i+end])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", i, "bad IPv6 reference"
+		}
+		return s[i+1 : i+end], i + end + 1, ""
+	}
+	start := i
+	for i < len(s) && (abnf.IsAlnum(s[i]) || s[i] == '-' || s[i] == '.' || s[i] == '_') {
+		i++
+	}
+	if i == start {
+		return "", i, "missing host"
+	}
+	return s[start:i], i, ""
+}
+
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func parseSIPURI(u *URI, s string, allowHeaders bool) error {
@@ -157,27 +183,11 @@ func parseSIPURI(u *URI, s string, allowHeaders bool) error {
 		u.User, u.Password = user, pass
 	}
 	// hostport
-	i := 0
-	if i < len(s) && s[i] == '[' {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return errURI("unterminated IPv6 reference")
-		}
-		a, err := netip.ParseAddr(s[1:end])
-		if err != nil || !a.Is6() || a.Zone() != "" {
-			return errURI("bad IPv6 reference")
-		}
-		u.Host = s[1:end]
-		i = end + 1
-	} else {
-		for i < len(s) && (abnf.IsAlnum(s[i]) || s[i] == '-' || s[i] == '.' || s[i] == '_') {
-			i++
-		}
-		if i == 0 {
-			return errURI("missing host")
-		}
-		u.Host = s[:i]
+	host, i, reason := scanHost(s, 0)
+	if reason != "" {
+		return errURI(reason)
 	}
+	u.Host = host
 	if i < len(s) && s[i] == ':' {
 		i++
 		ps := i

@@ -115,27 +115,11 @@ func parseVia(v *Via, s string) error {
 	}
 	i = j
 	// sent-by = host [ COLON port ]
-	if i < len(s) && s[i] == '[' {
-		end := strings.IndexByte(s[i:], ']')
-		if end < 0 {
-			return errHeader("bad IPv6 reference in sent-by")
-		}
-		a, err := netip.ParseAddr(s[i+1 : i+end])
-		if err != nil || !a.Is6() {
-			return errHeader("bad IPv6 reference in sent-by")
-		}
-		v.Host = s[i+1 : i+end]
-		i += end + 1
-	} else {
-		hs := i
-		for i < len(s) && (abnf.IsAlnum(s[i]) || s[i] == '-' || s[i] == '.' || s[i] == '_') {
-			i++
-		}
-		if i == hs {
-			return errHeader("missing sent-by host")
-		}
-		v.Host = s[hs:i]
+	host, i, reason := scanHost(s, i)
+	if reason != "" {
+		return errHeader(reason + " in sent-by")
 	}
+	v.Host = host
 	i = abnf.SkipWS(s, i)
 	if i < len(s) && s[i] == ':' {
 		i = abnf.SkipWS(s, i+1)
