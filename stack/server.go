@@ -47,6 +47,9 @@ type Server struct {
 	Resolver *resolve.Resolver
 	// Logger receives the server's records; nil discards them.
 	Logger *slog.Logger
+	// Tap, if set, sees every message sent and received (see
+	// transport.Layer.Tap); it must not block.
+	Tap func(transport.TapEvent)
 
 	once   sync.Once
 	tp     *transport.Layer
@@ -79,6 +82,7 @@ func (s *Server) init() {
 			ClientTLSConfig: s.ClientTLSConfig,
 			Logger:          s.Logger,
 			ResolveSentBy:   s.resolveSentBy,
+			Tap:             s.Tap,
 		}
 		s.tx = transaction.NewLayer(s.tp, transaction.Config{
 			Timers:          s.Timers,
