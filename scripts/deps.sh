@@ -6,6 +6,7 @@ set -euo pipefail
 # Add a line when a test starts to need a new tool.
 declare -A need=(
 	[sipp]=sip-tester # black-box SIP tests in test/sipp
+	[redis-server]=redis-server # location Redis store tests
 )
 missing=()
 for cmd in "${!need[@]}"; do
