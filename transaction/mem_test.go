@@ -225,6 +225,8 @@ func TestManyNonInviteTransactions(t *testing.T) {
 		client.Close()
 		server.Close()
 		p.close()
+		// Let goroutines that are on their way out finish before counting.
+		synctest.Wait()
 		if g := runtime.NumGoroutine(); g > g0 {
 			t.Errorf("%d goroutines left, %d before", g, g0)
 		}

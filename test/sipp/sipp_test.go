@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,14 +126,8 @@ func TestSIPpUACMessageWithLoss(t *testing.T) {
 // 200, ACK (delivered to Server.OnAck), BYE, 200.
 func TestSIPpUACInvite(t *testing.T) {
 	sippPath(t)
-	s := &stack.Server{}
 	acks := make(chan struct{}, 1000)
-	s.OnAck = func(*sip.Request, transport.Flow) { acks <- struct{}{} }
-	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	contact := fmt.Sprintf("<sip:parley@%s>", ln.Addr())
+	var contact atomic.Pointer[string] // known once the listener is up
 	mux := &stack.ServeMux{}
 	mux.HandleFunc(sip.INVITE, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
 		tag := sip.NewTag()
@@ -141,13 +136,20 @@ func TestSIPpUACInvite(t *testing.T) {
 		_ = w.Respond(ringing)
 		ok := sip.NewResponse(r, sip.StatusOK)
 		ok.SetToTag(tag)
-		_ = ok.Add("Contact", contact)
+		_ = ok.Add("Contact", *contact.Load())
 		_ = w.Respond(ok)
 	})
 	mux.HandleFunc(sip.BYE, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
 		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
 	})
-	s.Handler = mux
+	s := &stack.Server{Handler: mux}
+	s.OnAck = func(*sip.Request, transport.Flow) { acks <- struct{}{} }
+	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fmt.Sprintf("<sip:parley@%s>", ln.Addr())
+	contact.Store(&c)
 	defer shutdown(t, s)
 	const calls = 100
 	_, wait := sipp(t, 90*time.Second, "-sf", scenario("uac_invite.xml"), ln.Addr().String(),
