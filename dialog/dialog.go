@@ -70,6 +70,7 @@ type Dialog struct {
 	routeSet     []sip.NameAddr
 	secure       bool
 	initiator    bool
+	acks         map[uint32]chan struct{} // INVITE CSeq -> closed on its ACK
 }
 
 // createsDialog reports whether method can create a dialog (RFC 3261
@@ -287,6 +288,22 @@ func (d *Dialog) requestTarget() (sip.URI, []sip.NameAddr) {
 	return first, routes
 }
 
+// AckFor returns a channel closed when the ACK for the INVITE with CSeq
+// number seq is received (through ReceiveRequest), for [Retransmit2xx].
+func (d *Dialog) AckFor(seq uint32) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.acks == nil {
+		d.acks = make(map[uint32]chan struct{})
+	}
+	ch, ok := d.acks[seq]
+	if !ok {
+		ch = make(chan struct{})
+		d.acks[seq] = ch
+	}
+	return ch
+}
+
 // matches reports whether a request received belongs to the dialog: its
 // Call-ID, To tag (our local tag) and From tag (the remote tag).
 func (d *Dialog) matchesRequest(req *sip.Request) bool {
@@ -309,6 +326,21 @@ func (d *Dialog) ReceiveRequest(req *sip.Request) error {
 		return ErrTerminated
 	}
 	cs, _ := req.CSeq()
+	if req.Method == sip.ACK {
+		// §13.3.1.4: the ACK stops the 2xx retransmissions; its CSeq number
+		// is that of the INVITE it acknowledges.
+		if ch, ok := d.acks[cs.Seq]; ok {
+			close(ch)
+			delete(d.acks, cs.Seq)
+		} else {
+			if d.acks == nil {
+				d.acks = make(map[uint32]chan struct{})
+			}
+			closed := make(chan struct{})
+			close(closed)
+			d.acks[cs.Seq] = closed
+		}
+	}
 	if req.Method != sip.ACK && req.Method != sip.CANCEL {
 		// "If the remote sequence number was not empty, but the sequence
 		// number of the request is lower than the remote sequence number,

@@ -1,0 +1,94 @@
+package dialog
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/transaction"
+)
+
+// TestRetransmit2xx checks §13.3.1.4's schedule: T1, then doubling to T2,
+// until the ACK; ErrNoAck at 64·T1.
+func TestRetransmit2xx(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent []time.Duration
+		start := time.Now()
+		send := func() error { sent = append(sent, time.Since(start)); return nil }
+		err := Retransmit2xx(context.Background(), transaction.Timers{}, false, send, nil)
+		if !errors.Is(err, ErrNoAck) {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d != 32*time.Second {
+			t.Errorf("gave up after %v, want 64*T1 = 32s", d)
+		}
+		want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond, 7500 * time.Millisecond,
+			11500 * time.Millisecond, 15500 * time.Millisecond, 19500 * time.Millisecond, 23500 * time.Millisecond, 27500 * time.Millisecond, 31500 * time.Millisecond}
+		if len(sent) != len(want) {
+			t.Fatalf("sent at %v, want %v", sent, want)
+		}
+		for i := range want {
+			if sent[i] != want[i] {
+				t.Errorf("retransmission %d at %v, want %v", i, sent[i], want[i])
+			}
+		}
+	})
+}
+
+func TestRetransmit2xxStopsOnAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		req := parseReq(t, invite)
+		res := sip.NewResponse(req, sip.StatusOK)
+		res.SetToTag("uas1")
+		_ = res.Add("Contact", "<sip:bob@192.0.2.2>")
+		d, err := NewUAS(req, res, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		done := make(chan error, 1)
+		go func() {
+			done <- Retransmit2xx(context.Background(), transaction.Timers{}, false, func() error { n++; return nil }, d.AckFor(2))
+		}()
+		time.Sleep(2 * time.Second) // two retransmissions: 0.5 s and 1.5 s
+		ack := sip.NewRequest(sip.ACK, req.URI)
+		ack.SetCallID(req.CallID())
+		ack.SetFrom(*req.From())
+		ack.SetTo(*res.To())
+		ack.SetCSeq(sip.CSeq{Seq: 2, Method: sip.ACK})
+		if err := d.ReceiveRequest(ack); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil || n != 2 {
+			t.Errorf("err %v after %d retransmissions, want nil after 2", err, n)
+		}
+		// An ACK that came before anyone waited is remembered.
+		if err := d.ReceiveRequest(ackWithSeq(ack, 7)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-d.AckFor(7):
+		default:
+			t.Error("early ACK forgotten")
+		}
+	})
+}
+
+func TestRetransmit2xxReliable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		err := Retransmit2xx(context.Background(), transaction.Timers{}, true, func() error { n++; return nil }, nil)
+		if !errors.Is(err, ErrNoAck) || n != 0 {
+			t.Errorf("reliable: %v after %d sends, want ErrNoAck and none", err, n)
+		}
+	})
+}
+
+func ackWithSeq(a *sip.Request, seq uint32) *sip.Request {
+	b := a.Clone()
+	b.SetCSeq(sip.CSeq{Seq: seq, Method: sip.ACK})
+	return b
+}
