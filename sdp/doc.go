@@ -33,6 +33,11 @@
 // [Session] (as compared by reflect.DeepEqual): Parse leaves absent optional
 // fields as zero values and absent repeated fields as nil slices.
 //
-// The offer/answer model of RFC 3264 is not part of this package; it is
-// built on top of it separately.
+// The offer/answer model of RFC 3264 is here too: [Answer] builds an
+// answer from an offer and local [Capabilities] (§6, §6.1), [NewOffer] and
+// [Session.Reoffer], [Session.Hold], [Session.RemoveMedia] and
+// [Session.AddMedia] build offers and re-offers (§5, §8), and
+// [Negotiation] is the offer/answer state of one session — stable, local
+// offer, remote offer — reporting glare ([ErrGlare], answered 491) and
+// whether a refresh changed anything.
 package sdp
