@@ -47,6 +47,10 @@ fuzz:
 # enters Parley's go.mod).
 bench:
 	cd bench && $(GO) run ./cmd/benchcmp
+	cd bench && PARLEY_RATIO=1 $(GO) test -count=1 -run TestInterleavedRatio -v . | grep -E 'parse:|^ok|FAIL'
+	$(GO) test -run '^$$' -bench 'UDPReceive|UDPEcho' -benchmem ./transport
+	$(GO) test -run '^$$' -bench 'OPTIONS' -benchmem -cpu 1,2 ./stack
+	$(GO) test -run '^$$' -bench 'NonInviteTransactions' -benchmem ./transaction
 
 generate:
 	$(GO) generate ./...
