@@ -6,7 +6,10 @@ FUZZ_TARGETS := \
 	./sip:FuzzParse \
 	./sip:FuzzParseURI \
 	./sip:FuzzStreamReader \
-	./sdp:FuzzSDP
+	./sdp:FuzzSDP \
+	./location:FuzzDecodeRecord \
+	./auth/digest:FuzzVerify \
+	./auth/digest:FuzzParseUsers
 
 .PHONY: all build test deps vet unit fuzz-short fuzz bench generate fmt-check
 
