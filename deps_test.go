@@ -45,7 +45,7 @@ var thirdParty = map[string][]string{
 	"resolve":    {"github.com/miekg/dns"},
 	"transport":  {"github.com/coder/websocket"},
 	"location":   {"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"},
-	"server":     {"go.yaml.in/yaml/v3", "github.com/prometheus/client_golang"},
+	"server":     {"go.yaml.in/yaml/v3", "github.com/prometheus/client_golang", "github.com/redis/go-redis/v9"},
 	"cmd/parley": {"github.com/spf13/cobra", "github.com/pion/rtp"},
 	"ua":         {"github.com/pion/rtp"},
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/parleysip/parley/server"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd() *cobra.Command {
+	var configFile, data, admin, store, logLevel string
+	var listen []string
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the SIP server: registrar and location service (the proxy is being built)",
+		Long: `Serve runs Parley's server.
+
+With no configuration it listens on UDP and TCP 127.0.0.1:5060, keeps
+bindings in ./parley-data (bbolt: a 200 to a REGISTER means the binding is on
+disk), serves the domains "localhost" and its listener addresses, and answers
+admin requests on http://127.0.0.1:9060 (/healthz, /readyz,
+/registrations). Registration is open then, with a warning — nothing off
+this machine can reach a loopback listener.
+
+A configuration file (--config, YAML) names listeners, domains, a users
+file of digest HA1 hashes (see "parley passwd"), the store (bolt, memory,
+redis), TLS certificates and registrar limits. A listener off loopback
+requires a users file unless the file says "auth: off". Errors are reported
+with their line.
+
+SIGINT or SIGTERM stops the server gracefully.
+
+Exit codes: 0 stopped cleanly, 1 failed to start or stop, 2 usage or
+configuration error.`,
+		Example: `  parley serve
+  parley serve --listen udp:127.0.0.1:5070 --data /tmp/parley
+  parley serve --config /etc/parley/parley.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *server.Config
+			if configFile != "" {
+				var err error
+				if cfg, err = server.LoadConfig(configFile); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+			} else {
+				cfg = &server.Config{}
+			}
+			if len(listen) > 0 {
+				cfg.Listen = listen
+			}
+			if data != "" {
+				cfg.Data = data
+			}
+			if admin != "" {
+				cfg.Admin = admin
+			}
+			if store != "" {
+				cfg.Store = store
+			}
+			cfg.Defaults()
+			if err := cfg.Validate(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--log-level: %w", err)}
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			srv, err := server.New(cfg, log)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := srv.Start(ctx); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			log.Info("parley serving", "listen", srv.Addrs(), "admin", srv.AdminAddr(), "domains", cfg.Domains, "store", cfg.Store)
+			<-ctx.Done()
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "listener network:address, repeatable (default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060)")
+	cmd.Flags().StringVar(&data, "data", "", "directory of the bolt store (default ./parley-data)")
+	cmd.Flags().StringVar(&admin, "admin", "", `admin HTTP listener (default 127.0.0.1:9060, "off" to disable)`)
+	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,275 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parleysip/parley/transport"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the configuration of a server, usually read from YAML with
+// [LoadConfig]. The zero value, after [Config.Defaults], is the loopback
+// server of DESIGN.md.
+type Config struct {
+	// Listen lists the listeners as "network:address", e.g.
+	// "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:0.0.0.0:5061".
+	Listen []string `yaml:"listen"`
+	// Domains are the SIP domains served; empty means the listener
+	// addresses plus "localhost" (like Kamailio's "myself").
+	Domains []string `yaml:"domains"`
+	// Users is the path of the digest users file (see `parley passwd`).
+	Users string `yaml:"users"`
+	// Auth is "on" (default when Users is set or a listener is not on
+	// loopback) or "off".
+	Auth string `yaml:"auth"`
+	// Realm is the digest realm; empty means the first domain.
+	Realm string `yaml:"realm"`
+	// Store is "bolt" (default), "memory" or "redis".
+	Store string `yaml:"store"`
+	// Data is the directory of the bolt store; default ./parley-data.
+	Data string `yaml:"data"`
+	// Redis is the address of the Redis server for store: redis.
+	Redis string `yaml:"redis"`
+	// Admin is the admin HTTP listener; default 127.0.0.1:9060, "off" to
+	// disable.
+	Admin string `yaml:"admin"`
+	// TLS names the certificate and key for tls and wss listeners.
+	TLS struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// Registrar settings.
+	Registrar struct {
+		MinExpires     time.Duration `yaml:"min_expires"`
+		MaxExpires     time.Duration `yaml:"max_expires"`
+		DefaultExpires time.Duration `yaml:"default_expires"`
+	} `yaml:"registrar"`
+	// Node names this server when several share a Redis store.
+	Node string `yaml:"node"`
+}
+
+// Listener is one parsed listen entry.
+type Listener struct {
+	Network transport.Network
+	Addr    string // host:port
+}
+
+// ConfigError is a configuration error with the line it was found on.
+type ConfigError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("server: %s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("server: %s: %s", e.File, e.Msg)
+}
+
+// LoadConfig reads and validates a YAML configuration file. Unknown keys
+// are errors, reported with their line.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses and validates a YAML configuration.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(name, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	if err := c.Validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = name
+			ce.Line = lineOf(&root, ce.Msg)
+		}
+		return nil, err
+	}
+	return &c, nil
+}
+
+// yamlError turns a yaml error ("yaml: line 3: ...") into a ConfigError.
+func yamlError(name string, err error) error {
+	msg := err.Error()
+	line := 0
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i:], "line %d", &line)
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if j := strings.Index(msg, ": "); j >= 0 && strings.HasPrefix(msg, "line ") {
+		msg = msg[j+2:]
+	}
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	return &ConfigError{File: name, Line: line, Msg: msg}
+}
+
+// lineOf finds the line of the key a validation message names (the first
+// word before ':'), for line-precise errors.
+func lineOf(root *yaml.Node, msg string) int {
+	key, _, ok := strings.Cut(msg, ":")
+	if !ok || root == nil || len(root.Content) == 0 {
+		return 0
+	}
+	var find func(n *yaml.Node) int
+	find = func(n *yaml.Node) int {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					return n.Content[i].Line
+				}
+				if l := find(n.Content[i+1]); l > 0 {
+					return l
+				}
+			}
+		}
+		for _, c := range n.Content {
+			if n.Kind != yaml.MappingNode {
+				if l := find(c); l > 0 {
+					return l
+				}
+			}
+		}
+		return 0
+	}
+	return find(root.Content[0])
+}
+
+// Listeners parses the listen entries.
+func (c *Config) Listeners() ([]Listener, error) {
+	var out []Listener
+	for _, l := range c.Listen {
+		netw, addr, ok := strings.Cut(l, ":")
+		if !ok {
+			return nil, &ConfigError{Msg: fmt.Sprintf("listen: %q: want network:address, e.g. udp:127.0.0.1:5060", l)}
+		}
+		n, err := transport.ParseNetwork(netw)
+		if err != nil || n == transport.SCTP {
+			return nil, &ConfigError{Msg: fmt.Sprintf("listen: %q: unknown network %q (udp, tcp, tls, ws, wss)", l, netw)}
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, &ConfigError{Msg: fmt.Sprintf("listen: %q: %v", l, err)}
+		}
+		out = append(out, Listener{Network: n, Addr: addr})
+	}
+	return out, nil
+}
+
+// Loopback reports whether every listener is on a loopback address.
+func (c *Config) Loopback() bool {
+	ls, err := c.Listeners()
+	if err != nil {
+		return false
+	}
+	for _, l := range ls {
+		host, _, _ := net.SplitHostPort(l.Addr)
+		if host == "localhost" {
+			continue
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// Defaults fills what the configuration leaves unset: the loopback
+// listeners (UDP and TCP on 127.0.0.1:5060), the bolt store in
+// ./parley-data, the admin listener on 127.0.0.1:9060, and the domains.
+func (c *Config) Defaults() {
+	if len(c.Listen) == 0 {
+		c.Listen = []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}
+	}
+	if c.Store == "" {
+		c.Store = "bolt"
+	}
+	if c.Data == "" {
+		c.Data = "parley-data"
+	}
+	if c.Admin == "" {
+		c.Admin = "127.0.0.1:9060"
+	}
+	if len(c.Domains) == 0 {
+		seen := map[string]bool{"localhost": true}
+		c.Domains = []string{"localhost"}
+		ls, _ := c.Listeners()
+		for _, l := range ls {
+			host, _, _ := net.SplitHostPort(l.Addr)
+			if !seen[host] {
+				seen[host] = true
+				c.Domains = append(c.Domains, host)
+			}
+		}
+	}
+	if c.Realm == "" && len(c.Domains) > 0 {
+		c.Realm = c.Domains[0]
+		if c.Realm == "localhost" && len(c.Domains) > 1 {
+			c.Realm = c.Domains[1]
+		}
+	}
+}
+
+// AuthOn reports whether digest authentication is enforced.
+func (c *Config) AuthOn() bool {
+	switch c.Auth {
+	case "off":
+		return false
+	case "on":
+		return true
+	}
+	return c.Users != "" || !c.Loopback()
+}
+
+// Validate checks the configuration: listeners parse, the store is known,
+// and a server reachable from off the machine is not left open: any
+// non-loopback listener requires a users file unless auth is "off".
+func (c *Config) Validate() error {
+	if _, err := c.Listeners(); err != nil {
+		return err
+	}
+	switch c.Store {
+	case "", "bolt", "memory":
+	case "redis":
+		if c.Redis == "" {
+			return &ConfigError{Msg: "store: store redis needs the redis address (redis: 127.0.0.1:6379)"}
+		}
+	default:
+		return &ConfigError{Msg: fmt.Sprintf("store: unknown store %q (bolt, memory, redis)", c.Store)}
+	}
+	switch c.Auth {
+	case "", "on", "off":
+	default:
+		return &ConfigError{Msg: fmt.Sprintf("auth: %q: want on or off", c.Auth)}
+	}
+	if c.Auth == "on" && c.Users == "" {
+		return &ConfigError{Msg: "auth: auth on needs a users file (users: path; see parley passwd)"}
+	}
+	if !c.Loopback() && c.Auth != "off" && c.Users == "" {
+		return &ConfigError{Msg: "listen: a listener off loopback needs a users file (users: path) or an explicit auth: off"}
+	}
+	for _, l := range c.Listen {
+		if (strings.HasPrefix(l, "tls:") || strings.HasPrefix(l, "wss:")) && (c.TLS.Cert == "" || c.TLS.Key == "") {
+			return &ConfigError{Msg: fmt.Sprintf("listen: listener %q needs tls.cert and tls.key", l)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleysip/parley/auth/digest"
+	"github.com/parleysip/parley/location"
+	"github.com/parleysip/parley/registrar"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a running `parley serve`.
+type Server struct {
+	cfg    *Config
+	log    *slog.Logger
+	sip    *stack.Server
+	store  location.Store
+	redis  *redis.Client
+	admin  *http.Server
+	adminL net.Listener
+	lns    []transport.Listener
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	ready  bool
+	mu     sync.Mutex
+
+	// Forward, if set, handles requests that are not for the registrar —
+	// the proxy (RFC 3261 §16). Without it, such requests are answered 404
+	// (and OPTIONS to the server itself 200).
+	Forward stack.Handler
+}
+
+// New builds a server from cfg (after cfg.Defaults and cfg.Validate).
+func New(cfg *Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, log: log}, nil
+}
+
+func (s *Server) openStore(ctx context.Context) error {
+	switch s.cfg.Store {
+	case "memory":
+		s.store = location.NewMemory(location.MemoryOptions{})
+	case "redis":
+		s.redis = redis.NewClient(&redis.Options{Addr: s.cfg.Redis})
+		st, err := location.NewRedis(ctx, s.redis, location.RedisOptions{})
+		if err != nil {
+			return fmt.Errorf("server: redis %s: %w", s.cfg.Redis, err)
+		}
+		s.store = st
+	default:
+		if err := os.MkdirAll(s.cfg.Data, 0o700); err != nil {
+			return fmt.Errorf("server: data directory: %w", err)
+		}
+		st, err := location.OpenBolt(filepath.Join(s.cfg.Data, "location.db"), location.BoltOptions{})
+		if err != nil {
+			return fmt.Errorf("server: store: %w", err)
+		}
+		s.store = st
+	}
+	return nil
+}
+
+// Start opens the store, listens on every configured listener and on the
+// admin address, and serves until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.openStore(ctx); err != nil {
+		return err
+	}
+	handler, err := s.handler()
+	if err != nil {
+		return err
+	}
+	s.sip = &stack.Server{Handler: handler, Logger: s.log}
+	if s.cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("server: tls: %w", err)
+		}
+		s.sip.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ls, _ := s.cfg.Listeners()
+	for _, l := range ls {
+		ln, err := s.sip.Listen(ctx, l.Network, l.Addr)
+		if err != nil {
+			s.closeAll()
+			return fmt.Errorf("server: listen %s %s: %w", l.Network, l.Addr, err)
+		}
+		s.lns = append(s.lns, ln)
+		s.log.Info("listening", "transport", l.Network.String(), "addr", ln.Addr().String())
+	}
+	if !s.cfg.AuthOn() {
+		s.log.Warn("registration and routing are open: no authentication (loopback only, or auth: off)")
+	}
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Go(func() { s.sweep(sweepCtx) })
+	if s.cfg.Admin != "off" {
+		if err := s.startAdmin(); err != nil {
+			s.closeAll()
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
+	return nil
+}
+
+// handler builds the middleware chain and the dispatch by method.
+func (s *Server) handler() (stack.Handler, error) {
+	reg := &registrar.Registrar{
+		Store: s.store, Domains: s.cfg.Domains, Node: s.cfg.Node, RequireAuth: s.cfg.AuthOn(),
+		MinExpires: s.cfg.Registrar.MinExpires, MaxExpires: s.cfg.Registrar.MaxExpires, DefaultExpires: s.cfg.Registrar.DefaultExpires,
+	}
+	var h stack.Handler = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
+		switch {
+		case r.Method == sip.REGISTER:
+			reg.ServeSIP(ctx, w, r)
+		case s.Forward != nil:
+			s.Forward.ServeSIP(ctx, w, r)
+		case r.Method == sip.OPTIONS && r.URI.User == "":
+			// §11.2: OPTIONS to the server itself: its capabilities.
+			res := sip.NewResponse(r, sip.StatusOK)
+			_ = res.Add("Allow", "REGISTER, OPTIONS")
+			_ = res.Add("Supported", "path, outbound")
+			_ = w.Respond(res)
+		case r.Method == sip.ACK:
+		default:
+			_ = w.Respond(sip.NewResponse(r, sip.StatusNotFound))
+		}
+	})
+	if s.cfg.AuthOn() {
+		users, err := digest.LoadUsers(s.cfg.Users)
+		if err != nil {
+			return nil, fmt.Errorf("server: users: %w", err)
+		}
+		auth := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains,
+			Methods: []sip.Method{sip.REGISTER, sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
+		h = stack.Chain(h, auth.Middleware())
+	}
+	return h, nil
+}
+
+// sweep removes expired bindings every 30 s.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := s.store.Expire(ctx, now); err != nil {
+				s.log.Warn("expiry sweep failed", "error", err)
+			} else if n > 0 {
+				s.log.Debug("bindings expired", "count", n)
+			}
+		}
+	}
+}
+
+func (s *Server) startAdmin() error {
+	host, _, err := net.SplitHostPort(s.cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("server: admin: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return errors.New("server: admin: only a loopback admin listener is supported (it has no TLS or login yet)")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		ready := s.ready
+		s.mu.Unlock()
+		if !ready {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /registrations", s.serveRegistrations)
+	l, err := net.Listen("tcp", s.cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("server: admin: %w", err)
+	}
+	s.adminL = l
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.wg.Go(func() { _ = s.admin.Serve(l) })
+	s.log.Info("admin listening", "addr", l.Addr().String())
+	return nil
+}
+
+type registrationJSON struct {
+	AoR      string    `json:"aor"`
+	Contact  string    `json:"contact"`
+	Expires  time.Time `json:"expires"`
+	Q        float64   `json:"q"`
+	Received string    `json:"received,omitempty"`
+	Instance string    `json:"instance,omitempty"`
+	RegID    uint32    `json:"reg_id,omitempty"`
+	Path     []string  `json:"path,omitempty"`
+}
+
+func (s *Server) serveRegistrations(w http.ResponseWriter, r *http.Request) {
+	var out []registrationJSON
+	err := s.store.Range(r.Context(), func(rec location.Record) bool {
+		for _, b := range rec.Bindings {
+			j := registrationJSON{AoR: rec.AoR, Contact: b.Contact.String(), Expires: b.Expires.UTC(), Q: float64(b.Q) / 1000,
+				Instance: b.InstanceID, RegID: b.RegID, Path: b.Path}
+			if b.Received.IsValid() {
+				j.Received = b.Received.String()
+			}
+			out = append(out, j)
+		}
+		return len(out) < 100000
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AoR < out[j].AoR })
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"registrations": out})
+}
+
+// Addrs returns the SIP listener addresses, as "network:address".
+func (s *Server) Addrs() []string {
+	var out []string
+	for _, l := range s.lns {
+		out = append(out, strings.ToLower(l.Network().String())+":"+l.Addr().String())
+	}
+	return out
+}
+
+// AdminAddr returns the admin listener's address, or "".
+func (s *Server) AdminAddr() string {
+	if s.adminL == nil {
+		return ""
+	}
+	return s.adminL.Addr().String()
+}
+
+// Store returns the location store.
+func (s *Server) Store() location.Store { return s.store }
+
+// Shutdown stops accepting, lets running transactions finish until ctx
+// ends, and closes the store (bolt writes are already on disk).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.ready = false
+	s.mu.Unlock()
+	var err error
+	if s.sip != nil {
+		err = s.sip.Shutdown(ctx)
+	}
+	if s.admin != nil {
+		_ = s.admin.Shutdown(ctx)
+	}
+	s.closeAll()
+	return err
+}
+
+func (s *Server) closeAll() {
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.sip != nil {
+		_ = s.sip.Close()
+	}
+	s.wg.Wait()
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+}

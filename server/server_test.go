@@ -1,0 +1,166 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleysip/parley/auth/digest"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+	"github.com/parleysip/parley/ua"
+)
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		line int
+		msg  string
+	}{
+		{"listen:\n  - udp:127.0.0.1:5060\nstore: tape\n", 3, "unknown store"},
+		{"listen:\n  - carrier:127.0.0.1:5060\n", 1, "unknown network"},
+		{"listen:\n  - udp:0.0.0.0:5060\n", 1, "needs a users file"},
+		{"auth: maybe\n", 1, "want on or off"},
+		{"domains: [example.com]\nfrobnicate: true\n", 2, "frobnicate"},
+		{"listen: [tls:127.0.0.1:5061]\n", 1, "tls.cert"},
+		{"store: redis\n", 1, "redis address"},
+	} {
+		_, err := ParseConfig("test.yaml", []byte(tc.yaml))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Line != tc.line || !strings.Contains(ce.Error(), tc.msg) {
+			t.Errorf("%q: %v (line %d), want line %d and %q", tc.yaml, err, lineOr(ce), tc.line, tc.msg)
+		}
+	}
+	c, err := ParseConfig("ok.yaml", []byte("listen: [udp:0.0.0.0:5060]\nauth: off\ndomains: [example.com]\n"))
+	if err != nil || c.AuthOn() {
+		t.Errorf("auth off on a public listener: %v", err)
+	}
+}
+
+func lineOr(ce *ConfigError) int {
+	if ce == nil {
+		return -1
+	}
+	return ce.Line
+}
+
+func TestDefaults(t *testing.T) {
+	c := &Config{}
+	c.Defaults()
+	if len(c.Listen) != 2 || c.Store != "bolt" || c.Data != "parley-data" || c.Admin != "127.0.0.1:9060" || c.AuthOn() {
+		t.Errorf("defaults: %+v", c)
+	}
+	if strings.Join(c.Domains, ",") != "localhost,127.0.0.1" || c.Realm != "127.0.0.1" {
+		t.Errorf("domains %v realm %q", c.Domains, c.Realm)
+	}
+}
+
+func start(t *testing.T, cfg *Config) *Server {
+	t.Helper()
+	cfg.Defaults()
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return s
+}
+
+func udpAddr(t *testing.T, s *Server) netip.AddrPort {
+	for _, a := range s.Addrs() {
+		if strings.HasPrefix(a, "udp:") {
+			return netip.MustParseAddrPort(strings.TrimPrefix(a, "udp:"))
+		}
+	}
+	t.Fatal("no UDP listener")
+	return netip.AddrPort{}
+}
+
+func TestServeRegisterWithAuth(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.txt")
+	line := fmt.Sprintf("alice:127.0.0.1:SHA-256:%s\n", digest.HA1("alice", "127.0.0.1", "s3cret", digest.SHA256))
+	if err := os.WriteFile(users, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, &Config{Listen: []string{"udp:127.0.0.1:0"}, Data: dir, Admin: "127.0.0.1:0", Users: users})
+	addr := udpAddr(t, s)
+	c := &stack.Client{}
+	defer c.Close()
+	reg := func(password string) error {
+		r := &ua.Registration{Client: c, Registrar: sip.URI{Scheme: "sip", Host: "127.0.0.1"},
+			AoR: sip.URI{Scheme: "sip", User: "alice", Host: "127.0.0.1"}, Contact: sip.URI{Scheme: "sip", User: "alice", Host: "192.0.2.7"},
+			User: "alice", Password: password, Options: []stack.Option{stack.WithDest(transport.Dest{Network: transport.UDP, Addr: addr})}}
+		_, err := r.Register(t.Context())
+		return err
+	}
+	if err := reg("wrong"); !errors.Is(err, ua.ErrAuth) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if err := reg("s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.AdminAddr() + "/registrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Registrations []struct{ AoR, Contact string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Registrations) != 1 || body.Registrations[0].AoR != "sip:alice@127.0.0.1" {
+		t.Errorf("registrations %+v", body.Registrations)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		r, err := http.Get("http://" + s.AdminAddr() + p)
+		if err != nil || r.StatusCode != 200 {
+			t.Errorf("%s: %v %v", p, r, err)
+		}
+		if r != nil {
+			r.Body.Close()
+		}
+	}
+}
+
+func TestServeOptionsAndUnknown(t *testing.T) {
+	s := start(t, &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"})
+	addr := udpAddr(t, s)
+	c := &stack.Client{}
+	defer c.Close()
+	do := func(method sip.Method, user string) sip.StatusCode {
+		u := sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1", Port: addr.Port()}
+		req := ua.NewRequest(method, u, ua.Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "t", Host: "127.0.0.1"}}})
+		res, err := c.Do(t.Context(), req, stack.WithDest(transport.Dest{Network: transport.UDP, Addr: addr}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode
+	}
+	if code := do(sip.OPTIONS, ""); code != 200 {
+		t.Errorf("OPTIONS to the server: %d", code)
+	}
+	if code := do(sip.MESSAGE, "nobody"); code != 404 {
+		t.Errorf("MESSAGE without a proxy: %d", code)
+	}
+}

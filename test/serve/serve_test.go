@@ -1,0 +1,156 @@
+// Package serve_test runs the parley binary as a separate process: the
+// durability of "a 200 to a REGISTER means the binding is on disk" across
+// kill -9 (issue #7), over real UDP on loopback.
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+	"github.com/parleysip/parley/ua"
+)
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type proc struct {
+	cmd   *exec.Cmd
+	admin string
+}
+
+// startServe starts `parley serve` and waits (bounded) until /readyz.
+func startServe(t *testing.T, bin, data string, sipPort, adminPort int) *proc {
+	t.Helper()
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("udp:127.0.0.1:%d", sipPort), "--data", data, "--admin", admin, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, admin: admin}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("parley serve did not become ready")
+	return nil
+}
+
+func registrations(t *testing.T, admin string) int {
+	t.Helper()
+	r, err := http.Get("http://" + admin + "/registrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var body struct{ Registrations []json.RawMessage }
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return len(body.Registrations)
+}
+
+func TestKill9KeepsBindings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "parley")
+	build := exec.Command("go", "build", "-o", bin, "github.com/parleysip/parley/cmd/parley")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	data := filepath.Join(dir, "data")
+	sipPort, adminPort := freePort(t, "udp"), freePort(t, "tcp")
+	p := startServe(t, bin, data, sipPort, adminPort)
+
+	const n = 1000
+	dst := transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sipPort))}
+	c := &stack.Client{}
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 50)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			user := fmt.Sprintf("u%d", i)
+			r := &ua.Registration{Client: c, Registrar: sip.URI{Scheme: "sip", Host: "127.0.0.1"},
+				AoR:     sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1"},
+				Contact: sip.URI{Scheme: "sip", User: user, Host: "192.0.2.9", Port: uint16(10000 + i)},
+				Options: []stack.Option{stack.WithDest(dst)}}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := r.Register(ctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", user, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := registrations(t, p.admin); got != n {
+		t.Fatalf("%d registrations before the kill, want %d", got, n)
+	}
+	// kill -9, by PID: no chance to flush anything.
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	p2 := startServe(t, bin, data, sipPort, adminPort)
+	if got := registrations(t, p2.admin); got != n {
+		t.Errorf("%d registrations after kill -9 and restart, want %d", got, n)
+	}
+	// A graceful stop with SIGTERM exits 0.
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.cmd.Wait(); err != nil {
+		t.Errorf("SIGTERM exit: %v", err)
+	}
+}
