@@ -11,7 +11,7 @@ FUZZ_TARGETS := \
 	./auth/digest:FuzzVerify \
 	./auth/digest:FuzzParseUsers
 
-.PHONY: all build test deps vet unit fuzz-short fuzz bench generate fmt-check
+.PHONY: all build test deps vet unit fuzz-short fuzz bench compare generate fmt-check
 
 all: build
 
@@ -54,6 +54,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'UDPReceive|UDPEcho' -benchmem ./transport
 	$(GO) test -run '^$$' -bench 'OPTIONS' -benchmem -cpu 1,2 ./stack
 	$(GO) test -run '^$$' -bench 'NonInviteTransactions' -benchmem ./transaction
+
+# Kamailio and Parley side by side (../shared/bench); installs SIPp and Kamailio if missing.
+compare: build
+	set -a; . bench/candidates.env; set +a; \
+	CANDIDATE_REGISTRAR_CMD="$$(echo "$$CANDIDATE_REGISTRAR_CMD" | sed "s|^\./parley|$(CURDIR)/parley|")"; \
+	../shared/bench/compare.sh --reg-rates $(or $(REG_RATES),1000) --rates $(or $(RATES),200) --duration $(or $(DURATION),10)
 
 generate:
 	$(GO) generate ./...

@@ -40,6 +40,14 @@ type Server struct {
 	ready  bool
 	mu     sync.Mutex
 
+	// Users, if set before Start, is the digest user store, replacing the
+	// configuration's users file and turning authentication on (used by
+	// benchmarks that create their users in memory).
+	Users digest.UserStore
+	// AuthAlgorithms, if set, are the digest algorithms offered (default
+	// SHA-256 then MD5).
+	AuthAlgorithms []digest.Algorithm
+
 	// Forward, if set, handles requests that are not for the registrar —
 	// the proxy (RFC 3261 §16). Without it, such requests are answered 404
 	// (and OPTIONS to the server itself 200).
@@ -109,7 +117,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.lns = append(s.lns, ln)
 		s.log.Info("listening", "transport", l.Network.String(), "addr", ln.Addr().String())
 	}
-	if !s.cfg.AuthOn() {
+	if !s.authOn() {
 		s.log.Warn("registration and routing are open: no authentication (loopback only, or auth: off)")
 	}
 	sweepCtx, cancel := context.WithCancel(context.Background())
@@ -130,7 +138,7 @@ func (s *Server) Start(ctx context.Context) error {
 // handler builds the middleware chain and the dispatch by method.
 func (s *Server) handler() (stack.Handler, error) {
 	reg := &registrar.Registrar{
-		Store: s.store, Domains: s.cfg.Domains, Node: s.cfg.Node, RequireAuth: s.cfg.AuthOn(),
+		Store: s.store, Domains: s.cfg.Domains, Node: s.cfg.Node, RequireAuth: s.authOn(),
 		MinExpires: s.cfg.Registrar.MinExpires, MaxExpires: s.cfg.Registrar.MaxExpires, DefaultExpires: s.cfg.Registrar.DefaultExpires,
 	}
 	var h stack.Handler = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
@@ -150,17 +158,23 @@ func (s *Server) handler() (stack.Handler, error) {
 			_ = w.Respond(sip.NewResponse(r, sip.StatusNotFound))
 		}
 	})
-	if s.cfg.AuthOn() {
-		users, err := digest.LoadUsers(s.cfg.Users)
-		if err != nil {
-			return nil, fmt.Errorf("server: users: %w", err)
+	if s.authOn() {
+		users := s.Users
+		if users == nil {
+			u, err := digest.LoadUsers(s.cfg.Users)
+			if err != nil {
+				return nil, fmt.Errorf("server: users: %w", err)
+			}
+			users = u
 		}
-		auth := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains,
+		auth := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms,
 			Methods: []sip.Method{sip.REGISTER, sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
 		h = stack.Chain(h, auth.Middleware())
 	}
 	return h, nil
 }
+
+func (s *Server) authOn() bool { return s.Users != nil || s.cfg.AuthOn() }
 
 // sweep removes expired bindings every 30 s.
 func (s *Server) sweep(ctx context.Context) {
@@ -242,7 +256,9 @@ func (s *Server) serveRegistrations(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AoR < out[j].AoR })
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"registrations": out})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]any{"registrations": out})
 }
 
 // Addrs returns the SIP listener addresses, as "network:address".

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleysip/parley/auth/digest"
 	"github.com/parleysip/parley/server"
 	"github.com/spf13/cobra"
 )
@@ -15,6 +16,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var configFile, data, admin, store, logLevel string
 	var listen []string
+	var benchAuth string
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Run the SIP server: registrar and location service (the proxy is being built)",
@@ -76,6 +78,17 @@ configuration error.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			if benchAuth == "1" {
+				// ../shared/bench: users u0…u99999, password "secret", realm
+				// 127.0.0.1, MD5 (what SIPp answers).
+				users := &digest.Users{}
+				for i := range 100000 {
+					if err := users.SetPassword(fmt.Sprintf("u%d", i), "127.0.0.1", "secret", digest.MD5); err != nil {
+						return err
+					}
+				}
+				srv.Users, srv.AuthAlgorithms = users, []digest.Algorithm{digest.MD5}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := srv.Start(ctx); err != nil {
@@ -98,5 +111,7 @@ configuration error.`,
 	cmd.Flags().StringVar(&admin, "admin", "", `admin HTTP listener (default 127.0.0.1:9060, "off" to disable)`)
 	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
+	_ = cmd.Flags().MarkHidden("bench-auth")
 	return cmd
 }
