@@ -1,6 +1,7 @@
 package location
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -187,4 +188,30 @@ func CanonicalAoR(u sip.URI) (string, error) {
 		Port:   u.Port,
 	}
 	return v.String(), nil
+}
+
+// scanner walks every stored record (the Bolt and Redis stores' scan).
+type scanner func(ctx context.Context, fn func(aor string, version uint64, bs []Binding) bool) error
+
+// rangeLive implements Store.Range over a scanner: records with live
+// bindings only.
+func rangeLive(ctx context.Context, scan scanner, now time.Time, fn func(Record) bool) error {
+	return scan(ctx, func(aor string, version uint64, bs []Binding) bool {
+		if bs = live(bs, now); len(bs) == 0 {
+			return true
+		}
+		return fn(Record{AoR: aor, Bindings: bs, Version: version})
+	})
+}
+
+// dueAoRs lists the records holding a binding expired at now.
+func dueAoRs(ctx context.Context, scan scanner, now time.Time) ([]string, error) {
+	var due []string
+	err := scan(ctx, func(aor string, _ uint64, bs []Binding) bool {
+		if !allLive(bs, now) {
+			due = append(due, aor)
+		}
+		return true
+	})
+	return due, err
 }

@@ -241,13 +241,7 @@ func (s *Bolt) Range(ctx context.Context, fn func(Record) bool) error {
 		return err
 	}
 	defer s.leave()
-	now := s.now()
-	return s.scan(ctx, func(aor string, version uint64, bs []Binding) bool {
-		if bs = live(bs, now); len(bs) == 0 {
-			return true
-		}
-		return fn(Record{AoR: aor, Bindings: bs, Version: version})
-	})
+	return rangeLive(ctx, s.scan, s.now(), fn)
 }
 
 // Expire implements [Store.Expire]. It scans every record.
@@ -255,13 +249,7 @@ func (s *Bolt) Expire(ctx context.Context, now time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
-	var due []string
-	err := s.scan(ctx, func(aor string, _ uint64, bs []Binding) bool {
-		if !allLive(bs, now) {
-			due = append(due, aor)
-		}
-		return true
-	})
+	due, err := dueAoRs(ctx, s.scan, now)
 	s.leave()
 	if err != nil {
 		return 0, err

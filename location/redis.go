@@ -363,13 +363,7 @@ func (s *Redis) Range(ctx context.Context, fn func(Record) bool) error {
 		return err
 	}
 	defer s.leave()
-	now := s.now()
-	return s.scan(ctx, func(aor string, version uint64, bs []Binding) bool {
-		if bs = live(bs, now); len(bs) == 0 {
-			return true
-		}
-		return fn(Record{AoR: aor, Bindings: bs, Version: version})
-	})
+	return rangeLive(ctx, s.scan, s.now(), fn)
 }
 
 // Expire implements [Store.Expire]. Several nodes may sweep at once: the
@@ -378,13 +372,7 @@ func (s *Redis) Expire(ctx context.Context, now time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
-	var due []string
-	err := s.scan(ctx, func(aor string, _ uint64, bs []Binding) bool {
-		if !allLive(bs, now) {
-			due = append(due, aor)
-		}
-		return true
-	})
+	due, err := dueAoRs(ctx, s.scan, now)
 	s.leave()
 	if err != nil {
 		return 0, err

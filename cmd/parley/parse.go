@@ -33,13 +33,7 @@ Exit codes: 0 parsed, 1 malformed message, 2 usage or I/O error.`,
   parley parse --raw captured.sip   # print exactly what Parley would forward`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var data []byte
-			var err error
-			if args[0] == "-" {
-				data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
-			} else {
-				data, err = os.ReadFile(args[0])
-			}
+			data, err := readInput(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -104,4 +98,12 @@ func printable(b []byte) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// readInput reads a message file, or standard input for "-" (at most 1 MiB).
+func readInput(cmd *cobra.Command, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+	}
+	return os.ReadFile(name)
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/parleysip/parley/sip"
 	"github.com/spf13/cobra"
@@ -32,13 +30,7 @@ error.`,
   parley send --to sip:127.0.0.1:5080 -v register.sip`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var data []byte
-			var err error
-			if args[0] == "-" {
-				data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
-			} else {
-				data, err = os.ReadFile(args[0])
-			}
+			data, err := readInput(cmd, args[0])
 			if err != nil {
 				return err
 			}
