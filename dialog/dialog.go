@@ -103,14 +103,10 @@ func isTargetRefresh(m sip.Method) bool {
 // with a sips Request-URI (§12.1.2: "If the request was sent over TLS, and
 // the Request-URI contained a SIPS URI, the 'secure' flag is set to TRUE").
 func NewUAC(req *sip.Request, res *sip.Response, secure bool) (*Dialog, error) {
-	if !createsDialog(req.Method) || res.StatusCode < 101 || res.StatusCode > 299 {
-		return nil, ErrNotDialogCreating
+	to, from, cs, err := creating(req, res)
+	if err != nil {
+		return nil, err
 	}
-	to, from := res.To(), req.From()
-	if to == nil || from == nil || to.Tag() == "" {
-		return nil, ErrNoTag
-	}
-	cs, _ := req.CSeq()
 	d := &Dialog{
 		id:        ID{CallID: req.CallID(), LocalTag: from.Tag(), RemoteTag: to.Tag()},
 		state:     stateFor(res.StatusCode),
@@ -137,14 +133,10 @@ func NewUAC(req *sip.Request, res *sip.Response, secure bool) (*Dialog, error) {
 // number its CSeq, the local one empty (set on the first request the UAS
 // sends).
 func NewUAS(req *sip.Request, res *sip.Response, secure bool) (*Dialog, error) {
-	if !createsDialog(req.Method) || res.StatusCode < 101 || res.StatusCode > 299 {
-		return nil, ErrNotDialogCreating
+	to, from, cs, err := creating(req, res)
+	if err != nil {
+		return nil, err
 	}
-	to, from := res.To(), req.From()
-	if to == nil || from == nil || to.Tag() == "" {
-		return nil, ErrNoTag
-	}
-	cs, _ := req.CSeq()
 	d := &Dialog{
 		id:           ID{CallID: req.CallID(), LocalTag: to.Tag(), RemoteTag: from.Tag()},
 		state:        stateFor(res.StatusCode),
@@ -159,6 +151,20 @@ func NewUAS(req *sip.Request, res *sip.Response, secure bool) (*Dialog, error) {
 		d.remoteTarget = cs[0].URI
 	}
 	return d, nil
+}
+
+// creating checks that res creates a dialog for req (a 101–299 response
+// with a To tag to a dialog-creating method, §12.1) and returns its parts.
+func creating(req *sip.Request, res *sip.Response) (to, from *sip.NameAddr, cs sip.CSeq, err error) {
+	if !createsDialog(req.Method) || res.StatusCode < 101 || res.StatusCode > 299 {
+		return nil, nil, cs, ErrNotDialogCreating
+	}
+	to, from = res.To(), req.From()
+	if to == nil || from == nil || to.Tag() == "" {
+		return nil, nil, cs, ErrNoTag
+	}
+	cs, _ = req.CSeq()
+	return to, from, cs, nil
 }
 
 func stateFor(code sip.StatusCode) State {
