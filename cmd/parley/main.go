@@ -38,7 +38,7 @@ the details of each command.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newParseCmd(), newOptionsCmd(), newMessageCmd(), newSendCmd(), newPasswdCmd(), newRegisterCmd(), newServeCmd())
+	root.AddCommand(newParseCmd(), newOptionsCmd(), newMessageCmd(), newSendCmd(), newPasswdCmd(), newRegisterCmd(), newServeCmd(), newCallCmd(), newAnswerCmd())
 	return root
 }
 

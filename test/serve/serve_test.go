@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,6 +41,32 @@ func freePort(t *testing.T, network string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildParley builds the binary once per test run.
+func buildParley(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "parley")
+		build := exec.Command("go", "build", "-o", binPath, "github.com/parleysip/parley/cmd/parley")
+		build.Stderr = os.Stderr
+		buildErr = build.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return binPath
 }
 
 type proc struct {
@@ -96,12 +123,7 @@ func TestKill9KeepsBindings(t *testing.T) {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", bin, "github.com/parleysip/parley/cmd/parley")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("build: %v", err)
-	}
+	bin := buildParley(t)
 	data := filepath.Join(dir, "data")
 	sipPort, adminPort := freePort(t, "udp"), freePort(t, "tcp")
 	p := startServe(t, bin, data, sipPort, adminPort)
@@ -152,5 +174,52 @@ func TestKill9KeepsBindings(t *testing.T) {
 	}
 	if err := p2.cmd.Wait(); err != nil {
 		t.Errorf("SIGTERM exit: %v", err)
+	}
+}
+
+// TestCallBetweenProcesses: `parley call` and `parley answer` as two
+// processes exchange RTP both ways (issue #6).
+func TestCallBetweenProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildParley(t)
+	port := freePort(t, "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	answer := exec.CommandContext(ctx, bin, "answer", "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1")
+	var aout strings.Builder
+	answer.Stdout, answer.Stderr = &aout, &aout
+	if err := answer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if answer.ProcessState == nil {
+			_ = answer.Process.Kill()
+			_ = answer.Wait()
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	out, err := exec.CommandContext(ctx, bin, "call", "--duration", "1s", fmt.Sprintf("sip:bob@127.0.0.1:%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("call: %v\n%s\nanswer:\n%s", err, out, aout.String())
+	}
+	if err := answer.Wait(); err != nil {
+		t.Fatalf("answer: %v\n%s", err, aout.String())
+	}
+	var sent, recv int
+	for _, o := range []string{string(out), aout.String()} {
+		i := strings.LastIndex(o, "RTP: sent ")
+		if i < 0 {
+			t.Fatalf("no RTP counts in:\n%s", o)
+		}
+		if _, err := fmt.Sscanf(o[i:], "RTP: sent %d packets, received %d", &sent, &recv); err != nil || sent < 20 || recv < 20 {
+			t.Errorf("RTP sent %d received %d (%v) in:\n%s", sent, recv, err, o)
+		}
+	}
+	for _, want := range []string{"--> INVITE", "<-- 180 Ringing", "<-- 200 OK", "--> ACK", "--> BYE", "<-- 200 OK"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("caller output lacks %q:\n%s", want, out)
+		}
 	}
 }
