@@ -14,10 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parleysip/parley/auth/digest"
+	"github.com/parleysip/parley/location"
+	"github.com/parleysip/parley/server"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -238,4 +242,52 @@ func call(t *testing.T, c *stack.Client, d transport.Dest, i int) error {
 		return fmt.Errorf("BYE answered %d", res.StatusCode)
 	}
 	return nil
+}
+
+// TestSIPpRegisterWithAuth: SIPp registers 50 users with digest
+// authentication against the parley serve registrar (in process, memory
+// store), then removes each with "Contact: *", all challenged (issue #7).
+func TestSIPpRegisterWithAuth(t *testing.T) {
+	sippPath(t)
+	const users = 50
+	dir := t.TempDir()
+	var usersFile, inject bytes.Buffer
+	inject.WriteString("SEQUENTIAL\n")
+	for i := range users {
+		fmt.Fprintf(&usersFile, "u%d:127.0.0.1:MD5:%s\n", i, digest.HA1(fmt.Sprintf("u%d", i), "127.0.0.1", "secret", digest.MD5))
+		fmt.Fprintf(&inject, "u%d;secret;[authentication username=u%d password=secret]\n", i, i)
+	}
+	for name, b := range map[string][]byte{"users.txt": usersFile.Bytes(), "users.csv": inject.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off", Users: filepath.Join(dir, "users.txt")}
+	cfg.Defaults()
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SIPp answers MD5 challenges.
+	srv.AuthAlgorithms = []digest.Algorithm{digest.MD5}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	addr := strings.TrimPrefix(srv.Addrs()[0], "udp:")
+	_, wait := sipp(t, 60*time.Second, "-sf", scenario("register_auth.xml"), addr, "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freePort(t)), "-inf", filepath.Join(dir, "users.csv"), "-m", strconv.Itoa(users),
+		"-r", "25", "-l", "20", "-timeout", "50s", "-timeout_error", "-recv_timeout", "10s")
+	if err, out := wait(); err != nil {
+		t.Fatalf("SIPp failed: %v\n%s", err, out)
+	}
+	n := 0
+	_ = srv.Store().Range(t.Context(), func(location.Record) bool { n++; return true })
+	if n != 0 {
+		t.Errorf("%d AoRs still registered after the '*' removals", n)
+	}
 }
