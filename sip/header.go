@@ -167,12 +167,12 @@ type Header struct {
 	has           uint8
 	nextGrp       uint8
 
-	// Inline storage so that a typical message needs no extra allocations.
-	// Route and Record-Route, absent from most messages a UA sees, get
-	// storage when they appear.
-	fieldArr   [16]field
-	viaArr     [2]Via
-	contactArr [1]Contact
+	// Inline storage for what nearly every message has. Further Vias,
+	// Route, Record-Route and Contact get storage when they appear: keeping
+	// the struct under 1280 bytes (a smaller allocation size class) costs
+	// less than the extra allocation they need.
+	fieldArr [16]field
+	viaArr   [1]Via
 }
 
 const (
@@ -188,7 +188,7 @@ func (h *Header) init() {
 	h.via = h.viaArr[:0]
 	h.route = nil
 	h.rr = nil
-	h.contact = h.contactArr[:0]
+	h.contact = nil
 	h.maxForwards = -1
 	h.contentLength = -1
 }
@@ -599,9 +599,9 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 			return errHeader("missing URI")
 		}
 		if id == hdrRoute {
-			h.route = insertAt(h.route, k, x)
+			h.route = insertAt(h.route, k, x, 2)
 		} else {
-			h.rr = insertAt(h.rr, k, x)
+			h.rr = insertAt(h.rr, k, x, 4)
 		}
 	case hdrContact:
 		var x Contact
@@ -613,10 +613,11 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 	return nil
 }
 
-func insertAt[T any](s []T, k int, v T) []T {
+// insertAt inserts v at index k; a nil slice gets room for initCap.
+func insertAt[T any](s []T, k int, v T, initCap ...int) []T {
 	if k >= len(s) {
-		if s == nil {
-			s = make([]T, 0, 4)
+		if s == nil && len(initCap) > 0 {
+			s = make([]T, 0, initCap[0])
 		}
 		return append(s, v)
 	}
