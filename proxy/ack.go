@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/transport"
+)
+
+// ForwardAck forwards an ACK for a 2xx response, which belongs to no
+// transaction (§13.2.2.4, §17.1.1.3, RFC 6026): the proxy forwards it
+// statelessly (§16.11). Plug it into stack.Server.OnAck:
+//
+//	srv.OnAck = p.ForwardAck
+//
+// The ACK goes through §16.3 (Max-Forwards), §16.4 (the proxy's Route
+// value is removed) and §16.6 steps 3, 6, 7 and 8, with a branch computed
+// from the ACK so that its retransmissions carry the same one (§16.11).
+// It is sent on its own goroutine through Client.Server (required);
+// failures are logged. flow is the flow the ACK arrived on (unused for
+// now).
+func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
+	_ = flow
+	if p.Client == nil || p.Client.Server == nil || ack.Method != sip.ACK {
+		return
+	}
+	if mf, ok := ack.MaxForwards(); ok && mf <= 0 {
+		return // §16.3 step 3; an ACK gets no response
+	}
+	c := ack.Clone()
+	p.preprocessRoute(c)
+	if mf, ok := c.MaxForwards(); ok {
+		c.SetMaxForwards(mf - 1)
+	} else {
+		c.SetMaxForwards(70)
+	}
+	// §16.6 step 6: reformat for a strict router next.
+	u := c.URI
+	if routes := c.Routes(); len(routes) > 0 {
+		if routes[0].URI.Params.Has("lr") {
+			u = routes[0].URI
+		} else {
+			ruri := c.URI
+			c.URI = routes[0].URI
+			u = c.URI
+			setRoutes(c, append(routes[1:len(routes):len(routes)], sip.NameAddr{URI: ruri}))
+		}
+	}
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + p.statelessBranch(ack))})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := p.resolveURI(ctx, &u)
+		if err == nil {
+			_, err = p.Client.Server.ForwardStateless(ctx, c, d)
+		}
+		if err != nil {
+			p.log().Debug("proxy: forward ACK", "call_id", ack.CallID(), "error", err)
+		}
+	}()
+}
+
+// statelessBranch is §16.11: "a stateless proxy ... [computes the branch
+// as] a hash" of the request, the same for its retransmissions: the top
+// Via's branch, the tags, Call-ID, Request-URI and CSeq number.
+func (p *Proxy) statelessBranch(req *sip.Request) string {
+	p.keyOnce.Do(p.newKey)
+	h := hmac.New(sha256.New, p.key[:])
+	field := func(s string) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	if v := req.TopVia(); v != nil {
+		field(v.Branch())
+		field(v.SentBy())
+	}
+	if t := req.To(); t != nil {
+		field(t.Tag())
+	}
+	if f := req.From(); f != nil {
+		field(f.Tag())
+	}
+	field(req.CallID())
+	field(req.URI.String())
+	cs, _ := req.CSeq()
+	field(strconv.FormatUint(uint64(cs.Seq), 10))
+	return sip.MagicCookie + "s" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// ForwardResponse forwards statelessly a 2xx response to an INVITE that
+// matches no client transaction any more (§16.7 step 5, RFC 6026 §7.1):
+// plug it into stack.Server.OnResponse. Other stray responses are dropped.
+func (p *Proxy) ForwardResponse(res *sip.Response, flow transport.Flow) {
+	_ = flow
+	cs, _ := res.CSeq()
+	if !res.StatusCode.Success() || cs.Method != sip.INVITE || p.Client == nil || p.Client.Server == nil {
+		return
+	}
+	if vs := res.Vias(); len(vs) < 2 || !ourBranch(vs[0].Branch()) {
+		return // not through us, or nowhere to go
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Client.Server.ForwardResponseStateless(ctx, res); err != nil {
+		p.log().Debug("proxy: forward stray 2xx", "call_id", res.CallID(), "error", err)
+	}
+}
