@@ -14,10 +14,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleysip/parley/auth/digest"
+	"github.com/parleysip/parley/internal/abnf"
 	"github.com/parleysip/parley/location"
+	"github.com/parleysip/parley/proxy"
 	"github.com/parleysip/parley/registrar"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
@@ -48,10 +51,11 @@ type Server struct {
 	// SHA-256 then MD5).
 	AuthAlgorithms []digest.Algorithm
 
-	// Forward, if set, handles requests that are not for the registrar —
-	// the proxy (RFC 3261 §16). Without it, such requests are answered 404
-	// (and OPTIONS to the server itself 200).
-	Forward stack.Handler
+	// proxy routes every request that is not for the registrar; it is
+	// built once the listeners' addresses (its Record-Route) are known.
+	proxy atomic.Pointer[proxy.Proxy]
+	// ports are the listeners' ports, published as they open.
+	ports atomic.Pointer[[]uint16]
 }
 
 // New builds a server from cfg (after cfg.Defaults and cfg.Validate).
@@ -99,7 +103,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sip = &stack.Server{Handler: handler, Logger: s.log}
+	s.sip = &stack.Server{Handler: handler, Logger: s.log,
+		OnAck: func(ack *sip.Request, f transport.Flow) {
+			if p := s.proxy.Load(); p != nil {
+				p.ForwardAck(ack, f)
+			}
+		},
+		OnResponse: func(res *sip.Response, f transport.Flow) {
+			if p := s.proxy.Load(); p != nil {
+				p.ForwardResponse(res, f)
+			}
+		},
+	}
 	if s.cfg.TLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
 		if err != nil {
@@ -115,8 +130,26 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("server: listen %s %s: %w", l.Network, l.Addr, err)
 		}
 		s.lns = append(s.lns, ln)
+		ports := make([]uint16, len(s.lns))
+		for i, l := range s.lns {
+			ports[i] = l.Addr().Port()
+		}
+		s.ports.Store(&ports)
 		s.log.Info("listening", "transport", l.Network.String(), "addr", ln.Addr().String())
 	}
+	// The proxy's Record-Route names the first listener (§16.6 step 4).
+	first := s.lns[0]
+	rr := sip.URI{Scheme: "sip", Host: first.Addr().Addr().Unmap().String(), Port: first.Addr().Port(), Params: ";lr"}
+	if first.Network() != transport.UDP {
+		rr.Params = sip.Params(";transport=" + strings.ToLower(first.Network().String()) + ";lr")
+	}
+	s.proxy.Store(&proxy.Proxy{
+		Client:      &stack.Client{Server: s.sip},
+		Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+		RecordRoute: &rr,
+		Domains:     s.cfg.Domains,
+		Logger:      s.log,
+	})
 	if !s.authOn() {
 		s.log.Warn("registration and routing are open: no authentication (loopback only, or auth: off)")
 	}
@@ -143,19 +176,29 @@ func (s *Server) handler() (stack.Handler, error) {
 	}
 	var h stack.Handler = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
 		switch {
-		case r.Method == sip.REGISTER:
+		case r.Method == sip.REGISTER && s.ours(r.URI):
 			reg.ServeSIP(ctx, w, r)
-		case s.Forward != nil:
-			s.Forward.ServeSIP(ctx, w, r)
-		case r.Method == sip.OPTIONS && r.URI.User == "":
+		case r.Method == sip.OPTIONS && r.URI.User == "" && s.ours(r.URI) && len(r.Routes()) == 0:
 			// §11.2: OPTIONS to the server itself: its capabilities.
 			res := sip.NewResponse(r, sip.StatusOK)
 			_ = res.Add("Allow", "REGISTER, OPTIONS")
 			_ = res.Add("Supported", "path, outbound")
 			_ = w.Respond(res)
-		case r.Method == sip.ACK:
 		default:
-			_ = w.Respond(sip.NewResponse(r, sip.StatusNotFound))
+			p := s.proxy.Load()
+			if p == nil {
+				_ = w.Respond(sip.NewResponse(r, sip.StatusServiceUnavailable))
+				return
+			}
+			if !s.mayRoute(ctx, r) {
+				// No open relay (DESIGN.md): a request for a foreign domain
+				// is forwarded only for an authenticated local user.
+				res := sip.NewResponse(r, sip.StatusForbidden)
+				res.Reason = "Relaying Denied"
+				_ = w.Respond(res)
+				return
+			}
+			p.ServeSIP(ctx, w, r)
 		}
 	})
 	if s.authOn() {
@@ -172,6 +215,70 @@ func (s *Server) handler() (stack.Handler, error) {
 		h = stack.Chain(h, auth.Middleware())
 	}
 	return h, nil
+}
+
+// router sends requests for this server's domains to the location
+// service, and any other Request-URI — a foreign domain, or a contact
+// address that merely shares our IP (a domain given as an IP address) — to
+// itself.
+func (s *Server) router(loc proxy.Router) proxy.Router {
+	return proxy.RouterFunc(func(ctx context.Context, r *sip.Request) ([]proxy.Target, sip.StatusCode, error) {
+		if s.ours(r.URI) {
+			return loc.Targets(ctx, r)
+		}
+		return []proxy.Target{{URI: r.URI, Q: 1000}}, 0, nil
+	})
+}
+
+// ours reports whether u names this server: a served domain, and no port
+// or one of the listeners' ports.
+func (s *Server) ours(u sip.URI) bool {
+	if !u.IsSIP() || !s.local(u.Host) {
+		return false
+	}
+	if u.Port == 0 {
+		return true
+	}
+	if ports := s.ports.Load(); ports != nil {
+		for _, p := range *ports {
+			if p == u.Port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// local reports whether host is one of the served domains.
+func (s *Server) local(host string) bool {
+	for _, d := range s.cfg.Domains {
+		if abnf.EqualFold(d, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayRoute applies the relay policy: a request for a local domain is
+// routed (to the location service); a request within a dialog that this
+// server record-routed (its top Route is ours) follows that route; any
+// other request for a foreign domain only for an authenticated user.
+func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
+	if rs := r.Routes(); len(rs) > 0 {
+		if p := s.proxy.Load(); p != nil && p.RecordRoute != nil && rs[0].URI.Host == p.RecordRoute.Host && rs[0].URI.Port == p.RecordRoute.Port {
+			return true
+		}
+		return s.authed(ctx)
+	}
+	if s.ours(r.URI) {
+		return true
+	}
+	return s.authed(ctx)
+}
+
+func (s *Server) authed(ctx context.Context) bool {
+	_, ok := digest.User(ctx)
+	return ok
 }
 
 func (s *Server) authOn() bool { return s.Users != nil || s.cfg.AuthOn() }

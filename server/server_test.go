@@ -160,7 +160,15 @@ func TestServeOptionsAndUnknown(t *testing.T) {
 	if code := do(sip.OPTIONS, ""); code != 200 {
 		t.Errorf("OPTIONS to the server: %d", code)
 	}
-	if code := do(sip.MESSAGE, "nobody"); code != 404 {
-		t.Errorf("MESSAGE without a proxy: %d", code)
+	// A local user with no binding: 480, the same as for an unknown one.
+	if code := do(sip.MESSAGE, "nobody"); code != sip.StatusTemporarilyUnavailable {
+		t.Errorf("MESSAGE to an unregistered user: %d", code)
+	}
+	// No open relay: a foreign domain from an unauthenticated sender.
+	u := sip.URI{Scheme: "sip", User: "victim", Host: "example.org"}
+	req := ua.NewRequest(sip.MESSAGE, u, ua.Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "spam", Host: "example.net"}}})
+	res, err := c.Do(t.Context(), req, stack.WithDest(transport.Dest{Network: transport.UDP, Addr: addr}))
+	if err != nil || res.StatusCode != sip.StatusForbidden {
+		t.Errorf("relay attempt: %v %v", res, err)
 	}
 }

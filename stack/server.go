@@ -199,6 +199,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) markClosed() {
+	// Under mu, so that no handler is added (wg.Add) once Shutdown waits.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.closed.Swap(true) {
 		close(s.done)
 	}
@@ -238,15 +241,17 @@ func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 
 // serve runs the handler for one server transaction on its own goroutine.
 func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s.mu.Lock()
 	if s.closed.Load() {
+		s.mu.Unlock()
+		cancel(nil)
 		_ = tx.Respond(context.Background(), sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable))
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	s.mu.Lock()
 	s.inflight[tx] = cancel
-	s.mu.Unlock()
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		defer func() {

@@ -269,12 +269,22 @@ func (p *Phone) serveInvite(ctx context.Context, w stack.ResponseWriter, req *si
 		return
 	}
 	tag := sip.NewTag()
+	// §12.1.1: "When a UAS responds to a request with a response that
+	// establishes a dialog ..., the UAS MUST copy all Record-Route header
+	// field values from the request into the response".
+	withRR := func(res *sip.Response) {
+		for _, rr := range req.RecordRoutes() {
+			_ = res.Add(string(sip.HeaderRecordRoute), rr.String())
+		}
+	}
 	ringing := sip.NewResponse(req, sip.StatusRinging)
 	ringing.SetToTag(tag)
+	withRR(ringing)
 	_ = w.Respond(ringing)
 	p.event("--> 180 Ringing")
 	ok := sip.NewResponse(req, sip.StatusOK)
 	ok.SetToTag(tag)
+	withRR(ok)
 	if p.Identity.Contact != nil {
 		ok.SetContacts(sip.Contact{NameAddr: *p.Identity.Contact})
 	}
