@@ -59,6 +59,7 @@ bench:
 compare: build
 	set -a; . bench/candidates.env; set +a; \
 	CANDIDATE_REGISTRAR_CMD="$$(echo "$$CANDIDATE_REGISTRAR_CMD" | sed "s|^\./parley|$(CURDIR)/parley|")"; \
+	CANDIDATE_PROXY_CMD="$$(echo "$$CANDIDATE_PROXY_CMD" | sed "s|^\./parley|$(CURDIR)/parley|")"; \
 	../shared/bench/compare.sh --reg-rates $(or $(REG_RATES),1000) --rates $(or $(RATES),200) --duration $(or $(DURATION),10)
 
 generate:

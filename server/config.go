@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/transport"
 	"go.yaml.in/yaml/v3"
 )
@@ -54,6 +55,17 @@ type Config struct {
 	} `yaml:"registrar"`
 	// Node names this server when several share a Redis store.
 	Node string `yaml:"node"`
+	// Routes are static routes, tried in order before the location
+	// service: a request whose Request-URI host matches Match ("*" matches
+	// every request) is sent to the next hop To (a SIP URI), keeping its
+	// Request-URI (like Kamailio's $du).
+	Routes []Route `yaml:"routes"`
+}
+
+// Route is one static route.
+type Route struct {
+	Match string `yaml:"match"`
+	To    string `yaml:"to"`
 }
 
 // Listener is one parsed listen entry.
@@ -245,6 +257,18 @@ func (c *Config) AuthOn() bool {
 func (c *Config) Validate() error {
 	if _, err := c.Listeners(); err != nil {
 		return err
+	}
+	for _, r := range c.Routes {
+		if r.Match == "" {
+			return &ConfigError{Msg: "routes: a route needs match (a domain, or *)"}
+		}
+		u, err := sip.ParseURI(r.To)
+		if err != nil || !u.IsSIP() {
+			return &ConfigError{Msg: fmt.Sprintf("routes: to %q is not a SIP URI", r.To)}
+		}
+		if _, err := netip.ParseAddr(u.Host); err != nil {
+			return &ConfigError{Msg: fmt.Sprintf("routes: to %q: the next hop must be an IP address for now", r.To)}
+		}
 	}
 	switch c.Store {
 	case "", "bolt", "memory":

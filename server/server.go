@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -223,11 +224,37 @@ func (s *Server) handler() (stack.Handler, error) {
 // itself.
 func (s *Server) router(loc proxy.Router) proxy.Router {
 	return proxy.RouterFunc(func(ctx context.Context, r *sip.Request) ([]proxy.Target, sip.StatusCode, error) {
+		if d, ok := s.staticRoute(r.URI); ok {
+			return []proxy.Target{{URI: r.URI, Q: 1000, Dest: &d}}, 0, nil
+		}
 		if s.ours(r.URI) {
 			return loc.Targets(ctx, r)
 		}
 		return []proxy.Target{{URI: r.URI, Q: 1000}}, 0, nil
 	})
+}
+
+// staticRoute finds the first static route matching u (Config.Routes).
+func (s *Server) staticRoute(u sip.URI) (transport.Dest, bool) {
+	for _, rt := range s.cfg.Routes {
+		if rt.Match != "*" && !abnf.EqualFold(rt.Match, u.Host) {
+			continue
+		}
+		to, _ := sip.ParseURI(rt.To) // validated by Config.Validate
+		n := transport.UDP
+		if t, ok := to.Params.Get("transport"); ok {
+			if tn, err := transport.ParseNetwork(t); err == nil {
+				n = tn
+			}
+		}
+		port := to.Port
+		if port == 0 {
+			port = n.DefaultPort()
+		}
+		a, _ := netip.ParseAddr(to.Host)
+		return transport.Dest{Network: n, Addr: netip.AddrPortFrom(a, port)}, true
+	}
+	return transport.Dest{}, false
 }
 
 // ours reports whether u names this server: a served domain, and no port
@@ -272,6 +299,9 @@ func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
 	}
 	if s.ours(r.URI) {
 		return true
+	}
+	if _, ok := s.staticRoute(r.URI); ok {
+		return true // a route the administrator configured
 	}
 	return s.authed(ctx)
 }

@@ -33,6 +33,8 @@ func TestConfigErrors(t *testing.T) {
 		{"domains: [example.com]\nfrobnicate: true\n", 2, "frobnicate"},
 		{"listen: [tls:127.0.0.1:5061]\n", 1, "tls.cert"},
 		{"store: redis\n", 1, "redis address"},
+		{"routes:\n  - match: \"*\"\n    to: mailto:x@y\n", 1, "not a SIP URI"},
+		{"routes:\n  - to: sip:192.0.2.1\n", 1, "needs match"},
 	} {
 		_, err := ParseConfig("test.yaml", []byte(tc.yaml))
 		var ce *ConfigError

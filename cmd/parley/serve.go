@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ func newServeCmd() *cobra.Command {
 	var configFile, data, admin, store, logLevel string
 	var listen []string
 	var benchAuth string
+	var routes []string
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Run the SIP server: registrar and location service (the proxy is being built)",
@@ -65,6 +67,13 @@ configuration error.`,
 			if store != "" {
 				cfg.Store = store
 			}
+			for _, r := range routes {
+				match, to, ok := strings.Cut(r, "=")
+				if !ok {
+					return &exitError{code: 2, err: fmt.Errorf("--route %q: want MATCH=URI, e.g. '*=sip:10.0.0.5:5060'", r)}
+				}
+				cfg.Routes = append(cfg.Routes, server.Route{Match: match, To: to})
+			}
 			cfg.Defaults()
 			if err := cfg.Validate(); err != nil {
 				return &exitError{code: 2, err: err}
@@ -111,6 +120,7 @@ configuration error.`,
 	cmd.Flags().StringVar(&admin, "admin", "", `admin HTTP listener (default 127.0.0.1:9060, "off" to disable)`)
 	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringArrayVar(&routes, "route", nil, "static route MATCH=URI, repeatable: requests for domain MATCH (* for all) go to URI")
 	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
 	_ = cmd.Flags().MarkHidden("bench-auth")
 	return cmd
