@@ -26,6 +26,7 @@ import (
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -56,7 +57,8 @@ type Server struct {
 	// built once the listeners' addresses (its Record-Route) are known.
 	proxy atomic.Pointer[proxy.Proxy]
 	// ports are the listeners' ports, published as they open.
-	ports atomic.Pointer[[]uint16]
+	ports   atomic.Pointer[[]uint16]
+	metrics *metrics
 }
 
 // New builds a server from cfg (after cfg.Defaults and cfg.Validate).
@@ -100,6 +102,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.openStore(ctx); err != nil {
 		return err
 	}
+	s.metrics = newMetrics(s)
 	handler, err := s.handler()
 	if err != nil {
 		return err
@@ -150,6 +153,7 @@ func (s *Server) Start(ctx context.Context) error {
 		RecordRoute: &rr,
 		Domains:     s.cfg.Domains,
 		Logger:      s.log,
+		OnBranch:    s.metrics.branch,
 	})
 	if !s.authOn() {
 		s.log.Warn("registration and routing are open: no authentication (loopback only, or auth: off)")
@@ -215,7 +219,7 @@ func (s *Server) handler() (stack.Handler, error) {
 			Methods: []sip.Method{sip.REGISTER, sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
 		h = stack.Chain(h, auth.Middleware())
 	}
-	return h, nil
+	return stack.Chain(h, s.metrics.middleware), nil
 }
 
 // router sends requests for this server's domains to the location
@@ -352,6 +356,8 @@ func (s *Server) startAdmin() error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("GET /registrations", s.serveRegistrations)
+	// /metrics is served on the loopback admin listener only (DESIGN.md).
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	l, err := net.Listen("tcp", s.cfg.Admin)
 	if err != nil {
 		return fmt.Errorf("server: admin: %w", err)

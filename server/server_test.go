@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -133,6 +134,23 @@ func TestServeRegisterWithAuth(t *testing.T) {
 	}
 	if len(body.Registrations) != 1 || body.Registrations[0].AoR != "sip:alice@127.0.0.1" {
 		t.Errorf("registrations %+v", body.Registrations)
+	}
+	mr, err := http.Get("http://" + s.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{
+		`sip_common_stats_in_requests_total{method="REGISTER"} 4`, // 401, refused, 401, 200
+		`sip_common_status_code_outs_total{class="2xx"} 1`,
+		`sip_common_status_code_outs_total{class="4xx"} 3`,
+		"sip_server_auth_failures_total 1",
+		"sip_server_registered_contacts 1",
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metricsText)
+		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		r, err := http.Get("http://" + s.AdminAddr() + p)
