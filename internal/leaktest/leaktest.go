@@ -1,7 +1,3 @@
-// Package leaktest finds goroutines that outlive a package's tests, in the
-// manner of net/http's main_test.go: TestMain calls Main, which fails the
-// run when a goroutine running the named code is still alive after a
-// bounded wait.
 package leaktest
 
 import (
