@@ -25,6 +25,7 @@ const (
 	Terminated
 )
 
+// String returns the state's RFC name: early, confirmed or terminated.
 func (s State) String() string {
 	switch s {
 	case Early:

@@ -81,6 +81,7 @@ type ConfigError struct {
 	Msg  string
 }
 
+// Error returns "server: FILE:LINE: message".
 func (e *ConfigError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("server: %s:%d: %s", e.File, e.Line, e.Msg)
