@@ -80,13 +80,8 @@ func (p *Phone) Attach() {
 	mux := &stack.ServeMux{}
 	mux.HandleFunc(sip.INVITE, p.serveInvite)
 	mux.HandleFunc(sip.BYE, p.serveBye)
-	mux.HandleFunc(sip.OPTIONS, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
-		res := sip.NewResponse(r, sip.StatusOK)
-		_ = res.Add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")
-		_ = res.Add("Accept", "application/sdp")
-		_ = w.Respond(res)
-	})
-	p.Server.Handler = mux
+	caps := &Capabilities{Methods: []sip.Method{sip.INVITE, sip.BYE, sip.OPTIONS}}
+	p.Server.Handler = stack.Chain(mux, Validate(caps, p.Server.Transactions()))
 	p.Server.OnAck = p.onAck
 }
 
