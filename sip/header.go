@@ -56,6 +56,11 @@ type field struct {
 	id  hdrID
 	grp uint8 // non-zero: one of several values that shared one line
 	own bool  // name and value are extra[a] and extra[a+1]
+	// typed: the value is the header's typed value (the k-th Via, Route,
+	// Record-Route or Contact for the k-th such field; From, To, CSeq,
+	// Max-Forwards, Content-Length), encoded straight into the output when
+	// the message is written, so that a change makes no string.
+	typed bool
 	// For a parsed field: the name is src[a:b], the value src[c:d] and the
 	// whole line as received (without CRLF) src[a:e]; e == a once the field
 	// no longer matches its line (it is then written as "Name: value").
@@ -63,6 +68,9 @@ type field struct {
 }
 
 func (h *Header) fname(f *field) string {
+	if f.typed {
+		return ""
+	}
 	if f.own {
 		return h.extra[f.a]
 	}
@@ -70,6 +78,9 @@ func (h *Header) fname(f *field) string {
 }
 
 func (h *Header) fvalue(f *field) string {
+	if f.typed {
+		return string(h.appendTyped(nil, f, h.ordinal(f)))
+	}
 	if f.own {
 		return h.extra[f.a+1]
 	}
@@ -79,7 +90,7 @@ func (h *Header) fvalue(f *field) string {
 // fline returns the line as received, or "" when the field must be
 // re-encoded.
 func (h *Header) fline(f *field) string {
-	if f.own || f.e == f.a {
+	if f.own || f.typed || f.e == f.a {
 		return ""
 	}
 	return h.src[f.a:f.e]
@@ -123,6 +134,101 @@ func (h *Header) ownField(id hdrID, name, value string) field {
 	}
 	h.extra = append(h.extra, name, value)
 	return field{id: id, own: true, a: uint32(len(h.extra) - 2)}
+}
+
+// typedField makes a field whose value is the header's typed value.
+func typedField(id hdrID) field { return field{id: id, typed: true} }
+
+// ordinal returns how many fields with f's id come before f.
+func (h *Header) ordinal(f *field) int {
+	k := 0
+	for i := range h.fields {
+		if &h.fields[i] == f {
+			return k
+		}
+		if h.fields[i].id == f.id {
+			k++
+		}
+	}
+	return k
+}
+
+// appendTyped encodes the typed value of f, the k-th field of its header.
+func (h *Header) appendTyped(b []byte, f *field, k int) []byte {
+	switch f.id {
+	case hdrVia:
+		if k < len(h.via) {
+			return h.via[k].AppendTo(b)
+		}
+	case hdrRoute:
+		if k < len(h.route) {
+			return h.route[k].AppendTo(b)
+		}
+	case hdrRecordRoute:
+		if k < len(h.rr) {
+			return h.rr[k].AppendTo(b)
+		}
+	case hdrContact:
+		if k < len(h.contact) {
+			return h.contact[k].AppendTo(b)
+		}
+	case hdrFrom:
+		return h.from.AppendTo(b)
+	case hdrTo:
+		return h.to.AppendTo(b)
+	case hdrCSeq:
+		return h.cseq.AppendTo(b)
+	case hdrMaxForwards:
+		return strconv.AppendInt(b, int64(max(h.maxForwards, 0)), 10)
+	case hdrContentLength:
+		return strconv.AppendInt(b, int64(max(h.contentLength, 0)), 10)
+	}
+	return b
+}
+
+// typedLen is len(appendTyped(nil, f, k)) without encoding.
+func (h *Header) typedLen(f *field, k int) int {
+	switch f.id {
+	case hdrVia:
+		if k < len(h.via) {
+			return h.via[k].Len()
+		}
+	case hdrRoute:
+		if k < len(h.route) {
+			return h.route[k].Len()
+		}
+	case hdrRecordRoute:
+		if k < len(h.rr) {
+			return h.rr[k].Len()
+		}
+	case hdrContact:
+		if k < len(h.contact) {
+			return h.contact[k].Len()
+		}
+	case hdrFrom:
+		return h.from.Len()
+	case hdrTo:
+		return h.to.Len()
+	case hdrCSeq:
+		return decLen(uint64(h.cseq.Seq)) + 1 + len(h.cseq.Method)
+	case hdrMaxForwards:
+		return decLen(uint64(max(h.maxForwards, 0)))
+	case hdrContentLength:
+		return decLen(uint64(max(h.contentLength, 0)))
+	}
+	return 0
+}
+
+// setTyped makes the single field with id typed (adding it at the end when
+// absent) after its typed value has been updated.
+func (h *Header) setTyped(id hdrID) {
+	h.lazyInit()
+	if i := h.nth(id, 0); i >= 0 {
+		h.ungroup(h.fields[i].grp)
+		h.fields[i] = typedField(id)
+		return
+	}
+	h.fields = append(h.fields, typedField(id))
 }
 
 // setValue replaces a field's value; the field is re-encoded from then on.
@@ -722,14 +828,14 @@ func (h *Header) setField(id hdrID, value string) {
 func (h *Header) SetFrom(n NameAddr) {
 	h.from = n
 	h.has |= hasFrom
-	h.setField(hdrFrom, n.String())
+	h.setTyped(hdrFrom)
 }
 
 // SetTo replaces the To header.
 func (h *Header) SetTo(n NameAddr) {
 	h.to = n
 	h.has |= hasTo
-	h.setField(hdrTo, n.String())
+	h.setTyped(hdrTo)
 }
 
 // SetToTag sets the tag parameter of To, as a UAS does in its responses
@@ -751,14 +857,14 @@ func (h *Header) SetCallID(id string) {
 func (h *Header) SetCSeq(c CSeq) {
 	h.cseq = c
 	h.has |= hasCSeq
-	h.setField(hdrCSeq, c.String())
+	h.setTyped(hdrCSeq)
 }
 
 // SetMaxForwards replaces the Max-Forwards header (0–255).
 func (h *Header) SetMaxForwards(n int) {
 	n = min(max(n, 0), 255)
 	h.maxForwards = n
-	h.setField(hdrMaxForwards, strconv.Itoa(n))
+	h.setTyped(hdrMaxForwards)
 }
 
 // SetContentType replaces the Content-Type header; "" removes it.
@@ -775,7 +881,7 @@ func (h *Header) SetContentType(ct string) {
 // setContentLength is called by SetBody.
 func (h *Header) setContentLength(n int) {
 	h.contentLength = n
-	h.setField(hdrContentLength, strconv.Itoa(n))
+	h.setTyped(hdrContentLength)
 }
 
 // PrependVia inserts v as the topmost Via (§16.6 step 8, §8.1.1.7).
@@ -786,7 +892,7 @@ func (h *Header) PrependVia(v Via) {
 	if pos < 0 {
 		pos = 0
 	}
-	h.insertField(pos, h.ownField(hdrVia, "", v.String()))
+	h.insertField(pos, typedField(hdrVia))
 }
 
 // SetTopVia replaces the topmost Via, as a server does when it adds
@@ -799,7 +905,7 @@ func (h *Header) SetTopVia(v Via) {
 	}
 	h.via[0] = v
 	h.ungroup(h.fields[i].grp)
-	h.setValue(&h.fields[i], v.String())
+	h.fields[i] = typedField(hdrVia)
 }
 
 // RemoveTopVia removes the topmost Via, as a proxy does with responses
@@ -818,7 +924,7 @@ func (h *Header) prependNameAddr(id hdrID, list *[]NameAddr, n NameAddr) {
 	if pos < 0 {
 		pos = h.defaultPos()
 	}
-	h.insertField(pos, h.ownField(id, "", n.String()))
+	h.insertField(pos, typedField(id))
 }
 
 // RemoveTopRoute removes the first Route value (§16.4, §16.12) and reports
@@ -838,7 +944,7 @@ func (h *Header) SetContacts(cs ...Contact) {
 	}
 	for k, c := range cs {
 		h.contact = append(h.contact, c)
-		h.insertField(pos+k, h.ownField(hdrContact, "", c.String()))
+		h.insertField(pos+k, typedField(hdrContact))
 	}
 }
 
@@ -885,8 +991,15 @@ func removeAt[T any](s []T, k int) []T {
 // fieldsLen returns the encoded length of all header lines, each with CRLF.
 func (h *Header) fieldsLen() int {
 	n := 0
+	var nth [hdrCount]int
 	for i := range h.fields {
 		f := &h.fields[i]
+		k := nth[f.id]
+		nth[f.id]++
+		if f.typed {
+			n += len(h.canonicalName(f)) + 2 + h.typedLen(f, k) + 2
+			continue
+		}
 		if line := h.fline(f); line != "" {
 			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fline(&h.fields[i-1]) != "" {
 				continue
@@ -911,6 +1024,15 @@ func (h *Header) appendFields(b []byte, canonical bool) []byte {
 			b = append(b, "\r\n"...)
 			continue
 		}
+		if f.typed {
+			b = append(b, h.canonicalName(f)...)
+			b = append(b, ": "...)
+			b = h.appendTyped(b, f, nth[f.id])
+			nth[f.id]++
+			b = append(b, "\r\n"...)
+			continue
+		}
+		nth[f.id]++
 		if line := h.fline(f); line != "" {
 			if f.grp != 0 && i > 0 && h.fields[i-1].grp == f.grp && h.fline(&h.fields[i-1]) != "" {
 				continue
