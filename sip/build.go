@@ -62,11 +62,15 @@ func NewResponse(req *Request, code StatusCode) *Response {
 	return r
 }
 
-// randomToken returns n random bytes as lower-case base32 (a token).
+// randomToken returns n (at most 20) random bytes as lower-case base32 (a
+// token), with one allocation.
 func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // crypto/rand.Read never returns an error (Go 1.24+).
-	return lowerBase32.EncodeToString(b)
+	var raw [20]byte
+	var enc [32]byte
+	rand.Read(raw[:n]) // crypto/rand.Read never returns an error (Go 1.24+).
+	m := lowerBase32.EncodedLen(n)
+	lowerBase32.Encode(enc[:m], raw[:n])
+	return string(enc[:m])
 }
 
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
