@@ -175,9 +175,9 @@ func TestSIPpUACInvite(t *testing.T) {
 func TestSIPpUASWithLoss(t *testing.T) {
 	sippPath(t)
 	port := freePort(t)
-	const calls = 30
+	const calls = 40
 	_, wait := sipp(t, 120*time.Second, "-sf", scenario("uas_invite.xml"), "-i", "127.0.0.1",
-		"-p", strconv.Itoa(port), "-m", strconv.Itoa(calls), "-lost", "3", "-timeout", "110s", "-timeout_error")
+		"-p", strconv.Itoa(port), "-m", strconv.Itoa(calls), "-lost", "5", "-timeout", "110s", "-timeout_error")
 	time.Sleep(300 * time.Millisecond) // let SIPp bind its socket
 	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	c := &stack.Client{}
