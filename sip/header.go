@@ -51,7 +51,8 @@ func CompactForm(name string) byte {
 
 // field is one header value in message order. It holds no pointers: a
 // parsed field is a set of offsets into the message text (Header.src); a
-// field set or added later keeps its name and value in Header.extra.
+// field set or added later keeps its name and value in Header.extra. It is
+// 16 bytes so that the inline array of them stays small.
 type field struct {
 	id  hdrID
 	grp uint8 // non-zero: one of several values that shared one line
@@ -61,10 +62,11 @@ type field struct {
 	// Max-Forwards, Content-Length), encoded straight into the output when
 	// the message is written, so that a change makes no string.
 	typed bool
-	// For a parsed field: the name is src[a:b], the value src[c:d] and the
-	// whole line as received (without CRLF) src[a:e]; e == a once the field
-	// no longer matches its line (it is then written as "Name: value").
-	a, b, c, d, e uint32
+	// For a parsed field: the line as received starts at src[a] (the name
+	// runs to the colon, the line to the end of the line it is on) and the
+	// value is src[c:d]. grp == lostLine: the field no longer matches its
+	// line.
+	a, c, d uint32
 }
 
 func (h *Header) fname(f *field) string {
@@ -74,7 +76,20 @@ func (h *Header) fname(f *field) string {
 	if f.own {
 		return h.extra[f.a]
 	}
-	return h.src[f.a:f.b]
+	return parsedName(h.src[f.a:])
+}
+
+// parsedName returns the header name at the start of line: up to the
+// colon, without the white space before it.
+func parsedName(line string) string {
+	i := strings.IndexByte(line, ':')
+	if i < 0 {
+		i = len(line)
+	}
+	for i > 0 && abnf.IsWS(line[i-1]) {
+		i--
+	}
+	return line[:i]
 }
 
 func (h *Header) fvalue(f *field) string {
@@ -90,11 +105,24 @@ func (h *Header) fvalue(f *field) string {
 // fline returns the line as received, or "" when the field must be
 // re-encoded.
 func (h *Header) fline(f *field) string {
-	if f.own || f.typed || f.e == f.a {
+	if f.own || f.typed || f.grp == lostLine {
 		return ""
 	}
-	return h.src[f.a:f.e]
+	// The line ends at the LF after the value (folding was undone in
+	// place, so there is no other LF before it), without its CR.
+	e := len(h.src)
+	if i := strings.IndexByte(h.src[f.d:], '\n'); i >= 0 {
+		e = int(f.d) + i
+	}
+	if e > int(f.a) && h.src[e-1] == '\r' {
+		e--
+	}
+	return h.src[f.a:e]
 }
+
+// lostLine in grp marks a parsed field that no longer matches its line:
+// it is written as "Name: value".
+const lostLine = 255
 
 func (h *Header) canonicalName(f *field) string {
 	if f.id != hdrUnknown {
@@ -112,16 +140,14 @@ func (h *Header) offset(sub string) uint32 {
 	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(sub))) - uintptr(unsafe.Pointer(unsafe.StringData(h.src))))
 }
 
-// rawField makes a field from substrings of h.src.
-func (h *Header) rawField(id hdrID, grp uint8, name, value, line string) field {
-	a := h.offset(line)
-	if line == "" {
-		a = h.offset(name)
-	}
-	f := field{id: id, grp: grp, a: a, b: a + uint32(len(name)), e: a + uint32(len(line))}
+// rawField makes a field from substrings of h.src: the value and the line
+// it is on.
+func (h *Header) rawField(id hdrID, grp uint8, value, line string) field {
+	f := field{id: id, grp: grp, a: h.offset(line)}
 	f.c = h.offset(value)
 	if value == "" {
-		f.c = f.b
+		// An empty value sits at the end of the line.
+		f.c = f.a + uint32(len(line))
 	}
 	f.d = f.c + uint32(len(value))
 	return f
@@ -273,12 +299,13 @@ type Header struct {
 	has           uint8
 	nextGrp       uint8
 
-	// Inline storage for what nearly every message has. Further Vias,
-	// Route, Record-Route and Contact get storage when they appear: keeping
-	// the struct under 1280 bytes (a smaller allocation size class) costs
-	// less than the extra allocation they need.
-	fieldArr [16]field
-	viaArr   [1]Via
+	// Inline storage for what nearly every message has: one Via, one
+	// Contact and 16 fields. Further Vias, Route and Record-Route get
+	// storage when they appear: keeping the struct at 1280 bytes (an
+	// allocation size class) costs less than the allocation they need.
+	fieldArr   [16]field
+	viaArr     [1]Via
+	contactArr [1]Contact
 }
 
 const (
@@ -294,7 +321,7 @@ func (h *Header) init() {
 	h.via = h.viaArr[:0]
 	h.route = nil
 	h.rr = nil
-	h.contact = nil
+	h.contact = h.contactArr[:0]
 	h.maxForwards = -1
 	h.contentLength = -1
 }
@@ -570,13 +597,12 @@ func (h *Header) Del(name string) {
 // ungroup detaches the other values that shared a line with a value being
 // changed, so that each is written on its own from then on.
 func (h *Header) ungroup(g uint8) {
-	if g == 0 {
+	if g == 0 || g == lostLine {
 		return
 	}
 	for i := range h.fields {
 		if f := &h.fields[i]; f.grp == g {
-			f.grp = 0
-			f.e = f.a
+			f.grp = lostLine
 		}
 	}
 }
@@ -616,7 +642,7 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 		// group that is written back as the one original line.
 		var grp uint8
 		split := line != "" && strings.IndexByte(value, ',') >= 0 && listElemEnd(value) < len(value)
-		if split && h.nextGrp < 255 {
+		if split && h.nextGrp < lostLine-1 {
 			h.nextGrp++
 			grp = h.nextGrp
 		}
@@ -663,9 +689,9 @@ func (h *Header) newField(id hdrID, grp uint8, split bool, name, value, line str
 	if line == "" {
 		return h.ownField(id, name, value)
 	}
-	f := h.rawField(id, grp, name, value, line)
+	f := h.rawField(id, grp, value, line)
 	if split && grp == 0 {
-		f.e = f.a
+		f.grp = lostLine
 	}
 	return f
 }
@@ -744,11 +770,13 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.has&flag != 0 {
 			return errDuplicate
 		}
-		var x NameAddr
-		if err := parseNameAddr(&x, value); err != nil {
+		// Parsed in place: a NameAddr is large, and copying one into the
+		// heap costs write barriers.
+		*dst = NameAddr{}
+		if err := parseNameAddr(dst, value); err != nil {
+			*dst = NameAddr{}
 			return err
 		}
-		*dst = x
 		h.has |= flag
 	case hdrCallID:
 		if h.has&hasCallID != 0 {
@@ -769,11 +797,10 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.has&hasCSeq != 0 {
 			return errDuplicate
 		}
-		var c CSeq
-		if err := parseCSeq(&c, value); err != nil {
+		if err := parseCSeq(&h.cseq, value); err != nil {
+			h.cseq = CSeq{}
 			return err
 		}
-		h.cseq = c
 		h.has |= hasCSeq
 	case hdrMaxForwards:
 		if h.maxForwards >= 0 {

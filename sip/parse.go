@@ -206,10 +206,10 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		value := abnf.TrimWS(line[colon+1:])
 		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
-			h.fields = append(h.fields, h.rawField(id, 0, name, value, line))
+			h.fields = append(h.fields, h.rawField(id, 0, value, line))
 			continue
 		}
-		if err := h.addTyped(id, name, value, line, len(h.fields)); err != nil {
+		if err := h.addParsed(id, name, value, line); err != nil {
 			p.fail(StatusBadRequest, reasonOf(err), string(hdrTable[id].name), lineOff)
 			if id == hdrContentLength {
 				p.err.Framing = true
@@ -217,7 +217,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			// Keep a broken single-value field as raw bytes so that a 400
 			// can still echo it (RFC 4475 §3.1.2.4).
 			if hdrTable[id].kind == kindSingle && h.nth(id, 0) < 0 {
-				h.fields = append(h.fields, h.rawField(id, 0, name, value, line))
+				h.fields = append(h.fields, h.rawField(id, 0, value, line))
 			}
 		}
 	}
@@ -376,4 +376,70 @@ func (p *parser) checkResponse(r *Response, off int) {
 	if len(h.via) == 0 || h.From() == nil || h.To() == nil || h.callID == "" || h.has&hasCSeq == 0 {
 		p.fail(StatusBadRequest, "response lacks Via, From, To, Call-ID or CSeq", "", off)
 	}
+}
+
+// addParsed adds a parsed hot header field at the end: what addTyped does,
+// with a short path for the common case of one value on the line, parsed
+// straight into its place in the message.
+func (h *Header) addParsed(id hdrID, name, value, line string) error {
+	if hdrTable[id].kind != kindList {
+		if err := h.setSingle(id, value); err != nil {
+			return err
+		}
+		h.fields = append(h.fields, h.rawField(id, 0, value, line))
+		return nil
+	}
+	if value == "" {
+		return errHeader("empty list element")
+	}
+	if strings.IndexByte(value, ',') >= 0 {
+		return h.addTyped(id, name, value, line, len(h.fields))
+	}
+	switch id {
+	case hdrVia:
+		h.via = append(h.via, Via{})
+		x := &h.via[len(h.via)-1]
+		if err := parseVia(x, value); err != nil {
+			// A Via whose sent-by parsed is kept (with the line as
+			// received) so that a 400 can still be routed back and echo
+			// it (RFC 4475 §3.1.2.1).
+			if x.Host == "" {
+				*x = Via{}
+				h.via = h.via[:len(h.via)-1]
+				return err
+			}
+			x.Params = ""
+			h.fields = append(h.fields, h.rawField(id, 0, value, line))
+			return err
+		}
+	case hdrRoute, hdrRecordRoute:
+		list, initCap := &h.route, 2
+		if id == hdrRecordRoute {
+			list, initCap = &h.rr, 4
+		}
+		if *list == nil {
+			*list = make([]NameAddr, 0, initCap)
+		}
+		*list = append(*list, NameAddr{})
+		x := &(*list)[len(*list)-1]
+		err := parseNameAddr(x, value)
+		if err == nil && x.URI.Scheme == "" {
+			err = errHeader("missing URI")
+		}
+		if err != nil {
+			*x = NameAddr{}
+			*list = (*list)[:len(*list)-1]
+			return err
+		}
+	case hdrContact:
+		h.contact = append(h.contact, Contact{})
+		x := &h.contact[len(h.contact)-1]
+		if err := parseContact(x, value); err != nil {
+			*x = Contact{}
+			h.contact = h.contact[:len(h.contact)-1]
+			return err
+		}
+	}
+	h.fields = append(h.fields, h.rawField(id, 0, value, line))
+	return nil
 }
