@@ -119,13 +119,15 @@ func parseBracketed(n *NameAddr, s string, lt int) error {
 	}
 	gt += lt
 	us := s[lt+1 : gt]
-	// RFC 4475 §3.1.2.14: no white space within the addr-spec.
-	for j := 0; j < len(us); j++ {
-		if abnf.IsLWSByte(us[j]) {
-			return errHeader("white space inside <addr-spec>")
-		}
-	}
 	if err := parseURI(&n.URI, us, true); err != nil {
+		// RFC 4475 §3.1.2.14: no white space within the addr-spec. No URI
+		// with white space parses, so it is looked for only to name the
+		// error.
+		for j := 0; j < len(us); j++ {
+			if abnf.IsLWSByte(us[j]) {
+				return errHeader("white space inside <addr-spec>")
+			}
+		}
 		return err
 	}
 	rest := s[gt+1:]

@@ -193,39 +193,56 @@ func (p Params) Canonical() Params {
 }
 
 // validHeaderParams checks *( SEMI generic-param ) (§25.1): every name a
-// token, every value a token, host or quoted-string.
+// token, every value a token, host or quoted-string. It is one pass over s
+// (the same verdicts as walking it with nextParam).
 func validHeaderParams(s string) bool {
-	for i := 0; ; {
-		n, v, hv, next, err := nextParam(s, i)
-		if err {
+	i := 0
+	for {
+		i = abnf.SkipWS(s, i)
+		if i >= len(s) {
+			return true
+		}
+		if s[i] != ';' {
 			return false
 		}
-		if n == "" {
-			return abnf.SkipWS(s, next) == len(s)
+		i = abnf.SkipWS(s, i+1)
+		start := i
+		for i < len(s) && abnf.IsToken(s[i]) {
+			i++
 		}
-		if !abnf.IsTokenString(n) {
+		if i == start || i < len(s) && !endsParamItem(s[i]) && s[i] != '=' {
 			return false
 		}
-		if hv && v[0] != '"' && !validGenValue(v) {
+		j := abnf.SkipWS(s, i)
+		if j >= len(s) || s[j] != '=' {
+			continue // a parameter without a value; i is after its name
+		}
+		j = abnf.SkipWS(s, j+1)
+		if j < len(s) && s[j] == '"' {
+			end, ok := abnf.QuotedString(s, j)
+			if !ok {
+				return false
+			}
+			i = end
+			continue
+		}
+		vs := j
+		for j < len(s) && abnf.IsGenValue(s[j]) {
+			j++
+		}
+		if j == vs || j < len(s) && !endsParamItem(s[j]) {
 			return false
 		}
-		i = next
+		i = j
 	}
 }
 
-// validGenValue accepts token / host (IPv6 references included).
-func validGenValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !abnf.IsToken(c) && c != ':' && c != '[' && c != ']' {
-			return false
-		}
-	}
-	return true
-}
+// endsParamItem reports whether c ends a parameter name or value: ';' or
+// linear white space.
+func endsParamItem(c byte) bool { return c == ';' || abnf.IsLWSByte(c) }
 
 // validURIParams checks *( ";" uri-parameter ) of §19.1.1/§25.1: paramchar
-// names and values, no white space, valid escapes.
+// names and values, no white space, valid escapes, in one pass.
 func validURIParams(s string) bool {
 	for i := 0; i < len(s); {
 		if s[i] != ';' {
@@ -233,11 +250,8 @@ func validURIParams(s string) bool {
 		}
 		i++
 		start := i
-		for i < len(s) && s[i] != ';' && s[i] != '=' {
-			if !abnf.IsParamChar(s[i]) && s[i] != '%' {
-				return false
-			}
-			i++
+		if i = paramChars(s, i); i < 0 {
+			return false
 		}
 		if i == start {
 			return false
@@ -245,18 +259,32 @@ func validURIParams(s string) bool {
 		if i < len(s) && s[i] == '=' {
 			i++
 			vs := i
-			for i < len(s) && s[i] != ';' {
-				if !abnf.IsParamChar(s[i]) && s[i] != '%' {
-					return false
-				}
-				i++
-			}
-			if i == vs {
+			if i = paramChars(s, i); i < 0 || i == vs {
 				return false
 			}
 		}
 	}
-	return abnf.ValidEscapes(s)
+	return true
+}
+
+// paramChars scans paramchar (unreserved, param-unreserved or an escape)
+// from s[i] up to ';', '=' or the end, and returns where it stopped, or -1
+// at any other byte or a malformed escape.
+func paramChars(s string, i int) int {
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case abnf.IsParamChar(c):
+			i++
+		case c == ';' || c == '=':
+			return i
+		case c == '%' && i+2 < len(s) && abnf.IsHex(s[i+1]) && abnf.IsHex(s[i+2]):
+			i += 3
+		default:
+			return -1
+		}
+	}
+	return i
 }
 
 // Unquote returns a quoted-string's content with its quoted-pairs

@@ -190,17 +190,18 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			p.fail(StatusBadRequest, "continuation line without a header", "", lineOff)
 			continue
 		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
-			continue
-		}
+		// The name is a token, then optional white space and the colon.
+		colon := abnf.Token(line, 0)
 		name := line[:colon]
-		for len(name) > 0 && abnf.IsWS(name[len(name)-1]) {
-			name = name[:len(name)-1]
+		for colon < len(line) && abnf.IsWS(line[colon]) {
+			colon++
 		}
-		if !abnf.IsTokenString(name) {
-			p.fail(StatusBadRequest, "bad header name", "", lineOff)
+		if colon == len(line) || line[colon] != ':' || name == "" {
+			if strings.IndexByte(line, ':') < 0 {
+				p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
+			} else {
+				p.fail(StatusBadRequest, "bad header name", "", lineOff)
+			}
 			continue
 		}
 		value := abnf.TrimWS(line[colon+1:])

@@ -139,7 +139,7 @@ func scanHost(s string, i int) (host string, next int, reason string) {
 		return s[i+1 : i+end], i + end + 1, ""
 	}
 	start := i
-	for i < len(s) && (abnf.IsAlnum(s[i]) || s[i] == '-' || s[i] == '.' || s[i] == '_') {
+	for i < len(s) && abnf.IsHostChar(s[i]) {
 		i++
 	}
 	if i == start {
@@ -158,6 +158,15 @@ func parseSIPURI(u *URI, s string, allowHeaders bool) error {
 	if at := strings.IndexByte(s, '@'); at >= 0 {
 		ui := s[:at]
 		s = s[at+1:]
+		// The common user part (no escapes, no password) in one scan.
+		k := 0
+		for k < len(ui) && abnf.IsUserChar(ui[k]) {
+			k++
+		}
+		if k == len(ui) && k > 0 {
+			u.User = ui
+			goto hostport
+		}
 		user, pass, hasPass := strings.Cut(ui, ":")
 		if user == "" {
 			return errURI("empty user")
@@ -182,7 +191,7 @@ func parseSIPURI(u *URI, s string, allowHeaders bool) error {
 		}
 		u.User, u.Password = user, pass
 	}
-	// hostport
+hostport:
 	host, i, reason := scanHost(s, 0)
 	if reason != "" {
 		return errURI(reason)

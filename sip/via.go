@@ -92,6 +92,13 @@ func (v *Via) Addr() (netip.Addr, bool) {
 //	SLASH = SWS "/" SWS
 func parseVia(v *Via, s string) error {
 	i := abnf.SkipWS(s, 0)
+	// Nearly every Via starts "SIP/2.0/": take that without the general
+	// scan (which allows white space around the slashes).
+	if len(s)-i > 8 && s[i:i+8] == "SIP/2.0/" && abnf.IsToken(s[i+8]) {
+		end := abnf.Token(s, i+8)
+		v.ProtocolName, v.ProtocolVersion, v.Transport = s[i:i+3], s[i+4:i+7], s[i+8:end]
+		return parseSentBy(v, s, end)
+	}
 	var parts [3]string
 	for k := 0; k < 3; k++ {
 		if k > 0 {
@@ -109,6 +116,11 @@ func parseVia(v *Via, s string) error {
 		i = end
 	}
 	v.ProtocolName, v.ProtocolVersion, v.Transport = parts[0], parts[1], parts[2]
+	return parseSentBy(v, s, i)
+}
+
+// parseSentBy parses LWS sent-by *( SEMI via-params ) from s[i:].
+func parseSentBy(v *Via, s string, i int) error {
 	j := abnf.SkipWS(s, i)
 	if j == i {
 		return errHeader("missing LWS before sent-by")

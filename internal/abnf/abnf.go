@@ -10,24 +10,28 @@ const (
 	cParam                  // param-unreserved: "[" / "]" / "/" / ":" / "&" / "+" / "$"
 	cHnv                    // hnv-unreserved: "[" / "]" / "/" / "?" / ":" / "+" / "$"
 	cWord                   // word (Call-ID): alphanum / token marks / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}"
+	cGen                    // gen-value without quotes: token / host (":" "[" "]" of IPv6 references)
+	cHost                   // host name or IPv4 address: alphanum / "-" / "." / "_"
 )
 
-var class [256]uint8
+var class [256]uint16
 
 func init() {
-	set := func(chars string, c uint8) {
+	set := func(chars string, c uint16) {
 		for i := 0; i < len(chars); i++ {
 			class[chars[i]] |= c
 		}
 	}
 	for b := 'a'; b <= 'z'; b++ {
-		class[b] |= cAlnum | cToken | cUnreserved | cWord
-		class[b-'a'+'A'] |= cAlnum | cToken | cUnreserved | cWord
+		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
+		class[b-'a'+'A'] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
 	}
 	for b := '0'; b <= '9'; b++ {
-		class[b] |= cAlnum | cToken | cUnreserved | cWord
+		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
 	}
-	set("-.!%*_+`'~", cToken)
+	set("-.!%*_+`'~", cToken|cGen)
+	set(":[]", cGen)
+	set("-._", cHost)
 	set("-_.!~*'()", cUnreserved)
 	set("&=+$,;?/", cUser)
 	set("&=+$,", cPassword)
@@ -38,6 +42,14 @@ func init() {
 
 // IsToken reports whether b may appear in a token (§25.1).
 func IsToken(b byte) bool { return class[b]&cToken != 0 }
+
+// IsGenValue reports whether b may appear in an unquoted gen-value
+// (§25.1: token / host).
+func IsGenValue(b byte) bool { return class[b]&cGen != 0 }
+
+// IsHostChar reports whether b may appear in a host name or IPv4 address
+// (alphanum, "-", "."; "_" too, as deployed resolvers accept it).
+func IsHostChar(b byte) bool { return class[b]&cHost != 0 }
 
 // IsAlnum reports whether b is an ASCII letter or digit.
 func IsAlnum(b byte) bool { return class[b]&cAlnum != 0 }
