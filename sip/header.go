@@ -731,9 +731,9 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 			return errHeader("missing URI")
 		}
 		if id == hdrRoute {
-			h.route = insertAt(h.route, k, x, 2)
+			h.route = insertAt(h.route, k, x, routeCap)
 		} else {
-			h.rr = insertAt(h.rr, k, x, 4)
+			h.rr = insertAt(h.rr, k, x, routeCap)
 		}
 	case hdrContact:
 		var x Contact
@@ -744,6 +744,10 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 	}
 	return nil
 }
+
+// routeCap is the room a first Route or Record-Route value gets: three
+// NameAddrs fill a 512-byte allocation; route sets are rarely longer.
+const routeCap = 3
 
 // insertAt inserts v at index k; a nil slice gets room for initCap.
 func insertAt[T any](s []T, k int, v T, initCap ...int) []T {
@@ -772,7 +776,7 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		}
 		// Parsed in place: a NameAddr is large, and copying one into the
 		// heap costs write barriers.
-		*dst = NameAddr{}
+		// *dst is zero: it is reset whenever its flag is cleared.
 		if err := parseNameAddr(dst, value); err != nil {
 			*dst = NameAddr{}
 			return err

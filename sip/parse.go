@@ -398,6 +398,11 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	}
 	switch id {
 	case hdrVia:
+		if len(h.via) == cap(h.via) && cap(h.via) < 4 {
+			// Past the inline one, Vias come in stacks (one per proxy):
+			// room for four at once instead of growing 2, then 4.
+			h.via = append(make([]Via, 0, 4), h.via...)
+		}
 		h.via = append(h.via, Via{})
 		x := &h.via[len(h.via)-1]
 		if err := parseVia(x, value); err != nil {
@@ -414,12 +419,12 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 			return err
 		}
 	case hdrRoute, hdrRecordRoute:
-		list, initCap := &h.route, 2
+		list := &h.route
 		if id == hdrRecordRoute {
-			list, initCap = &h.rr, 4
+			list = &h.rr
 		}
 		if *list == nil {
-			*list = make([]NameAddr, 0, initCap)
+			*list = make([]NameAddr, 0, routeCap)
 		}
 		*list = append(*list, NameAddr{})
 		x := &(*list)[len(*list)-1]
