@@ -153,6 +153,21 @@ func (h *Header) rawField(id hdrID, grp uint8, value, line string) field {
 	return f
 }
 
+// appendRaw appends a field made from substrings of h.src, as rawField,
+// writing it in place (building it on the stack and copying it costs a
+// stalled 16-byte load).
+func (h *Header) appendRaw(id hdrID, value, line string) {
+	h.fields = append(h.fields, field{})
+	f := &h.fields[len(h.fields)-1]
+	f.id = id
+	f.a = h.offset(line)
+	c := h.offset(value)
+	if value == "" {
+		c = f.a + uint32(len(line))
+	}
+	f.c, f.d = c, c+uint32(len(value))
+}
+
 // ownField makes a field whose name and value are stored in h.extra.
 func (h *Header) ownField(id hdrID, name, value string) field {
 	if h.extra == nil {

@@ -207,7 +207,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		value := abnf.TrimWS(line[colon+1:])
 		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
-			h.fields = append(h.fields, h.rawField(id, 0, value, line))
+			h.appendRaw(id, value, line)
 			continue
 		}
 		if err := h.addParsed(id, name, value, line); err != nil {
@@ -218,7 +218,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			// Keep a broken single-value field as raw bytes so that a 400
 			// can still echo it (RFC 4475 §3.1.2.4).
 			if hdrTable[id].kind == kindSingle && h.nth(id, 0) < 0 {
-				h.fields = append(h.fields, h.rawField(id, 0, value, line))
+				h.appendRaw(id, value, line)
 			}
 		}
 	}
@@ -387,7 +387,7 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 		if err := h.setSingle(id, value); err != nil {
 			return err
 		}
-		h.fields = append(h.fields, h.rawField(id, 0, value, line))
+		h.appendRaw(id, value, line)
 		return nil
 	}
 	if value == "" {
@@ -415,7 +415,7 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 				return err
 			}
 			x.Params = ""
-			h.fields = append(h.fields, h.rawField(id, 0, value, line))
+			h.appendRaw(id, value, line)
 			return err
 		}
 	case hdrRoute, hdrRecordRoute:
@@ -446,6 +446,6 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 			return err
 		}
 	}
-	h.fields = append(h.fields, h.rawField(id, 0, value, line))
+	h.appendRaw(id, value, line)
 	return nil
 }
