@@ -123,3 +123,35 @@ func TestValidURIParamsMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// getRef is Params.Get by the general scan alone.
+func getRef(p Params, name string) (string, bool) {
+	s := string(p)
+	for i := 0; ; {
+		n, v, _, next, err := nextParam(s, i)
+		if n == "" || err {
+			return "", false
+		}
+		if abnf.EqualFold(n, name) {
+			return v, true
+		}
+		i = next
+	}
+}
+
+func TestParamsGetMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	names := []string{"branch", "a", "b9", "", "a=b", "a;", "a b", "A", "=", ";"}
+	for range 300000 {
+		s := randomPieces(r, paramPieces, 8)
+		if r.IntN(3) == 0 {
+			s = ";branch=" + s
+		}
+		name := names[r.IntN(len(names))]
+		v, ok := Params(s).Get(name)
+		rv, rok := getRef(Params(s), name)
+		if v != rv || ok != rok {
+			t.Fatalf("Params(%q).Get(%q) = %q, %v; reference %q, %v", s, name, v, ok, rv, rok)
+		}
+	}
+}

@@ -806,7 +806,7 @@ func (h *Header) setSingle(id hdrID, value string) error {
 			return errHeader("empty Call-ID")
 		}
 		for i := 0; i < len(value); i++ {
-			if !abnf.IsWordChar(value[i]) && value[i] != '@' {
+			if !abnf.IsCallIDChar(value[i]) {
 				return errHeader("bad character in Call-ID")
 			}
 		}

@@ -65,6 +65,18 @@ func nextParam(s string, i int) (name, value string, hasValue bool, next int, er
 // with value "".
 func (p Params) Get(name string) (string, bool) {
 	s := string(p)
+	// The parameter asked for is often the first, written as asked
+	// (";branch=z9hG4bK..."): its plain value is read without the general
+	// scan. Quoted, empty or spaced values take the general path.
+	if n := len(name); len(s) > n+2 && s[0] == ';' && s[n+1] == '=' && s[1:n+1] == name && plainParamName(name) {
+		j := n + 2
+		for j < len(s) && s[j] != ';' && !abnf.IsLWSByte(s[j]) && s[j] != '"' {
+			j++
+		}
+		if j > n+2 && (j == len(s) || s[j] != '"') {
+			return s[n+2 : j], true
+		}
+	}
 	for i := 0; ; {
 		n, v, _, next, err := nextParam(s, i)
 		if n == "" || err {
@@ -75,6 +87,17 @@ func (p Params) Get(name string) (string, bool) {
 		}
 		i = next
 	}
+}
+
+// plainParamName reports whether name is one that nextParam could return:
+// non-empty, without '=', ';' or white space.
+func plainParamName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '=' || c == ';' || abnf.IsLWSByte(c) {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // Has reports whether a parameter called name is present.

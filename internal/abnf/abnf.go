@@ -12,6 +12,7 @@ const (
 	cWord                   // word (Call-ID): alphanum / token marks / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}"
 	cGen                    // gen-value without quotes: token / host (":" "[" "]" of IPv6 references)
 	cHost                   // host name or IPv4 address: alphanum / "-" / "." / "_"
+	cCallID                 // callid = word [ "@" word ]: word characters and "@"
 )
 
 var class [256]uint16
@@ -23,11 +24,11 @@ func init() {
 		}
 	}
 	for b := 'a'; b <= 'z'; b++ {
-		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
-		class[b-'a'+'A'] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
+		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost | cCallID
+		class[b-'a'+'A'] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost | cCallID
 	}
 	for b := '0'; b <= '9'; b++ {
-		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost
+		class[b] |= cAlnum | cToken | cUnreserved | cWord | cGen | cHost | cCallID
 	}
 	set("-.!%*_+`'~", cToken|cGen)
 	set(":[]", cGen)
@@ -37,7 +38,8 @@ func init() {
 	set("&=+$,", cPassword)
 	set("[]/:&+$", cParam)
 	set("[]/?:+$", cHnv)
-	set("-.!%*_+`'~()<>:\\\"/[]?{}", cWord)
+	set("-.!%*_+`'~()<>:\\\"/[]?{}", cWord|cCallID)
+	set("@", cCallID)
 }
 
 // IsToken reports whether b may appear in a token (§25.1).
@@ -50,6 +52,10 @@ func IsGenValue(b byte) bool { return class[b]&cGen != 0 }
 // IsHostChar reports whether b may appear in a host name or IPv4 address
 // (alphanum, "-", "."; "_" too, as deployed resolvers accept it).
 func IsHostChar(b byte) bool { return class[b]&cHost != 0 }
+
+// IsCallIDChar reports whether b may appear in a Call-ID (word
+// characters and "@", §25.1).
+func IsCallIDChar(b byte) bool { return class[b]&cCallID != 0 }
 
 // IsAlnum reports whether b is an ASCII letter or digit.
 func IsAlnum(b byte) bool { return class[b]&cAlnum != 0 }

@@ -67,3 +67,24 @@ func TestClasses(t *testing.T) {
 		t.Error("URI classes")
 	}
 }
+
+func TestCallIDCharIsWordOrAt(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if got, want := IsCallIDChar(b), IsWordChar(b) || b == '@'; got != want {
+			t.Errorf("IsCallIDChar(%q) = %v, want %v", b, got, want)
+		}
+	}
+}
+
+func TestGenValueAndHostClasses(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if got, want := IsGenValue(b), IsToken(b) || b == ':' || b == '[' || b == ']'; got != want {
+			t.Errorf("IsGenValue(%q) = %v, want %v", b, got, want)
+		}
+		if got, want := IsHostChar(b), IsAlnum(b) || b == '-' || b == '.' || b == '_'; got != want {
+			t.Errorf("IsHostChar(%q) = %v, want %v", b, got, want)
+		}
+	}
+}
