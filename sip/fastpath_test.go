@@ -155,3 +155,25 @@ func TestParamsGetMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// The parser looks for white space and a leading '<' in a URI only after
+// the URI failed to parse, to name the error: no URI holding them parses.
+func TestNoURIWithWhiteSpaceParses(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	pieces := []string{"sip:", "sips:", "tel:", "x:", "a", "b@", "@", ":5060", ";p=v", "?h=v", "[::1]", "%41", " ", "\t", "\r\n", "<", ">", "+1-2"}
+	for range 300000 {
+		s := randomPieces(r, pieces, 7)
+		var u URI
+		if parseURI(&u, s, true) != nil {
+			continue
+		}
+		for i := 0; i < len(s); i++ {
+			if abnf.IsLWSByte(s[i]) {
+				t.Fatalf("parseURI(%q) succeeded despite white space", s)
+			}
+		}
+		if s != "" && s[0] == '<' {
+			t.Fatalf("parseURI(%q) succeeded despite a leading '<'", s)
+		}
+	}
+}

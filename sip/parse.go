@@ -282,15 +282,21 @@ func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
 	r.Method = internMethod(method)
 	uri := line[sp1+1 : sp2]
 	ver := line[sp2+1:]
-	switch {
-	case strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\t') >= 0 || uri == "":
-		// RFC 4475 §3.1.2.8 and §3.1.2.9: extra or embedded SP.
+	// No URI with white space or a leading '<' parses, so those are
+	// looked for only to name the error.
+	if uri == "" {
 		p.fail(StatusBadRequest, "white space in Request-URI", "", off+sp1+1)
-	case uri[0] == '<':
-		// RFC 4475 §3.1.2.7.
-		p.fail(StatusBadRequest, "Request-URI enclosed in <>", "", off+sp1+1)
-	default:
-		if err := parseURI(&r.URI, uri, false); err != nil {
+	} else if err := parseURI(&r.URI, uri, false); err != nil {
+		switch {
+		case strings.IndexByte(uri, ' ') >= 0 || strings.IndexByte(uri, '\t') >= 0:
+			// RFC 4475 §3.1.2.8 and §3.1.2.9: extra or embedded SP.
+			r.URI = URI{}
+			p.fail(StatusBadRequest, "white space in Request-URI", "", off+sp1+1)
+		case uri[0] == '<':
+			// RFC 4475 §3.1.2.7.
+			r.URI = URI{}
+			p.fail(StatusBadRequest, "Request-URI enclosed in <>", "", off+sp1+1)
+		default:
 			// RFC 4475 §3.1.2.11: escaped headers in the Request-URI.
 			p.fail(StatusBadRequest, reasonOf(err), "", off+sp1+1)
 		}
