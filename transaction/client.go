@@ -59,7 +59,7 @@ func (tx *ClientTx) Key() Key { return tx.key }
 func (tx *ClientTx) State() State { return tx.currentState() }
 
 // Done returns a channel that is closed when the transaction terminates.
-func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
+func (tx *ClientTx) Done() <-chan struct{} { return tx.doneChan() }
 
 // Err returns nil while the transaction runs and after a normal end (a
 // final response was received), or the [*Error] it terminated with:

@@ -90,13 +90,16 @@ type Config struct {
 // A Layer is safe for concurrent use. Each transaction has its own mutex
 // and one *time.Timer; the Layer's mutex guards only its tables.
 type Layer struct {
-	t      Transport
-	cfg    Config
-	timers Timers
-	tracer func(Event)
-	epoch  time.Time
-	ctx    context.Context // for sends the Layer makes itself; ends at Close
-	cancel context.CancelFunc
+	t         Transport
+	cfg       Config
+	timers    Timers
+	tracer    func(Event)
+	epoch     time.Time
+	ctx       context.Context // for sends the Layer makes itself; ends at Close
+	cancel    context.CancelFunc
+	tickMu    sync.Mutex
+	freeTicks []*tick // stopped timers of terminated transactions, for reuse
+	slab      []tick  // ticks not yet used
 
 	mu      sync.Mutex
 	clients table[Key, *ClientTx]
