@@ -160,7 +160,9 @@ func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip
 		return nil, errors.New("stack: ACK has no transaction; use Client.SendAck")
 	}
 	if req.TopVia() == nil {
-		req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam()})
+		// With the ";rport" the transport would add (RFC 3581 §3), in
+		// the same allocation.
+		req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam(!s.tp.NoRPort)})
 	}
 	if o.hasDest {
 		// One destination: no failover, no slice.
@@ -349,21 +351,27 @@ func NewCancel(req *sip.Request) *sip.Request {
 // it has no transaction (§13.2.2.4, §17.1.1.3). It returns the flow used.
 func (c *Client) SendAck(ctx context.Context, ack *sip.Request, d transport.Dest) (transport.Flow, error) {
 	if ack.TopVia() == nil {
-		ack.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam()})
+		ack.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam(false)})
 	}
 	return c.server().tp.SendRequest(ctx, ack, d)
 }
 
 // branchParam returns ";branch=" and a new branch (§8.1.1.7: the magic
-// cookie and 80 random bits, as sip.NewBranch), in one allocation.
-func branchParam() sip.Params {
+// cookie and 80 random bits, as sip.NewBranch), then ";rport" if asked, in
+// one allocation.
+func branchParam(rport bool) sip.Params {
 	const prefix = ";branch=" + sip.MagicCookie
+	const suffix = ";rport"
 	var raw [10]byte
 	rand.Read(raw[:]) // never fails (Go 1.24+)
-	var b [len(prefix) + 16]byte
+	var b [len(prefix) + 16 + len(suffix)]byte
 	copy(b[:], prefix)
 	branchEncoding.Encode(b[len(prefix):], raw[:])
-	return sip.Params(b[:])
+	n := len(prefix) + 16
+	if rport {
+		n += copy(b[n:], suffix)
+	}
+	return sip.Params(b[:n])
 }
 
 var branchEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -436,3 +436,27 @@ func TestHandlerContext(t *testing.T) {
 	check("INVITE", ErrCanceled)
 	<-done
 }
+
+// TestDoVia checks the top Via Do adds: a new branch with the magic cookie
+// and one empty rport (RFC 3581 §3), which the server fills in (§4).
+func TestDoVia(t *testing.T) {
+	vias := make(chan sip.Via, 1)
+	_, addr := newServer(t, HandlerFunc(func(_ context.Context, w ResponseWriter, r *sip.Request) {
+		vias <- *r.TopVia()
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	}), transport.UDP)
+	c := newClient(t)
+	if _, err := c.Do(t.Context(), request(sip.OPTIONS, addr), WithDest(transport.Dest{Network: transport.UDP, Addr: addr})); err != nil {
+		t.Fatal(err)
+	}
+	v := <-vias
+	if !v.RFC3261Branch() || len(v.Branch()) != len(sip.MagicCookie)+16 {
+		t.Errorf("branch %q", v.Branch())
+	}
+	if n := strings.Count(string(v.Params), ";rport"); n != 1 {
+		t.Errorf("Via params %q: %d rport, want 1", v.Params, n)
+	}
+	if rp, ok := v.RPort(); !ok || rp == 0 {
+		t.Errorf("Via params %q: rport not filled in", v.Params)
+	}
+}
