@@ -29,6 +29,8 @@ type ClientTx struct {
 	dest transport.Dest
 	res  chan *sip.Response
 
+	inserted bool // in the Layer's table; owned by Layer.mu
+
 	// Owned by core.mu.
 	flow   transport.Flow
 	final  bool // a final response has been given to the TU
