@@ -63,6 +63,9 @@ type Server struct {
 	mu       sync.Mutex
 	inflight map[*transaction.ServerTx]*serving
 
+	work chan *serving // to idle workers (unbuffered)
+	idle atomic.Int32  // idle workers
+
 	panics atomic.Uint64
 }
 
@@ -77,6 +80,7 @@ func (s *Server) init() {
 		}
 		s.inflight = make(map[*transaction.ServerTx]*serving)
 		s.done = make(chan struct{})
+		s.work = make(chan *serving)
 		s.tp = &transport.Layer{
 			Limits:          s.Limits,
 			TLSConfig:       s.TLSConfig,
@@ -249,8 +253,8 @@ type serving struct {
 	w   responseWriter
 }
 
-// serve runs the handler for one server transaction on its own goroutine
-// (the only goroutine a request costs).
+// serve runs the handler for one server transaction on a goroutine of its
+// own: an idle worker's if there is one, else a new one.
 func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
 	sv := &serving{s: s, tx: tx}
 	sv.ctx.tx = tx
@@ -264,7 +268,36 @@ func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
 	s.inflight[tx] = sv
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go sv.run()
+	select {
+	case s.work <- sv:
+	default:
+		go s.worker(sv)
+	}
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for the next request.
+const maxIdleWorkers = 256
+
+// worker runs sv's handler, then waits for the next request, and so on.
+// Workers are reused because a goroutine that has run a handler has the
+// stack it needs (sending a response goes deep): a new goroutine per
+// request would copy its stack to grow it, every time. At most
+// maxIdleWorkers wait; all leave when the Server is shut down.
+func (s *Server) worker(sv *serving) {
+	for {
+		sv.run()
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		select {
+		case sv = <-s.work:
+			s.idle.Add(-1)
+		case <-s.done:
+			s.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // run calls the handler with panic recovery and sends the final response

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -459,4 +460,58 @@ func TestDoVia(t *testing.T) {
 	if rp, ok := v.RPort(); !ok || rp == 0 {
 		t.Errorf("Via params %q: rport not filled in", v.Params)
 	}
+}
+
+// TestWorkersEnd checks that the goroutines kept for reuse between
+// handlers end with the Server, and that many concurrent requests are all
+// served.
+func TestWorkersEnd(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int32
+	h := HandlerFunc(func(_ context.Context, w ResponseWriter, r *sip.Request) {
+		started.Add(1)
+		<-release
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})
+	s := &Server{Handler: h, Timers: fastTimers}
+	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	const n = 40
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			res, err := c.Do(t.Context(), request(sip.OPTIONS, ln.Addr()), WithDest(transport.Dest{Network: transport.UDP, Addr: ln.Addr()}))
+			if err != nil || res.StatusCode != sip.StatusOK {
+				t.Errorf("Do = %v, %v", res, err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(5 * time.Second); started.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	close(release) // n handlers ran at once: n workers, now idle
+	wg.Wait()
+	if got := workers(); got == 0 {
+		t.Error("no idle worker kept")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); workers() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := workers(); got > 0 {
+		t.Errorf("%d workers left after Shutdown", got)
+	}
+}
+
+// workers counts the goroutines in Server.worker.
+func workers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "stack.(*Server).worker(")
 }

@@ -472,14 +472,34 @@ func (l *Layer) removeClient(tx *ClientTx) {
 }
 
 // removeServer drops a terminated server transaction. Called with tx.mu
-// held.
+// held, often on a timer's fresh goroutine: it keeps a small stack frame
+// (the rare cases are in unchain) so that such a goroutine need not grow
+// its stack.
 func (l *Layer) removeServer(tx *ServerTx) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !tx.inserted {
-		return
+	if tx.inserted {
+		tx.inserted = false
+		if tx.prev == nil && tx.next == nil && tx.lk == nil {
+			l.servers.del(tx.sk) // alone under its key: the usual case
+		} else {
+			l.unchain(tx)
+		}
+		if tx.mergeOwner {
+			// The index entry is tx's: it is set only when absent and
+			// removed only by its owner.
+			l.merged.del(tx.mk)
+			tx.mergeOwner = false
+		}
+		l.done1()
 	}
-	tx.inserted = false
+	l.mu.Unlock()
+}
+
+// unchain takes tx out of its chain of transactions sharing a match key,
+// or out of the RFC 2543 table. Caller holds l.mu.
+//
+//go:noinline
+func (l *Layer) unchain(tx *ServerTx) {
 	switch {
 	case tx.prev != nil:
 		tx.prev.next = tx.next
@@ -493,19 +513,10 @@ func (l *Layer) removeServer(tx *ServerTx) {
 		} else {
 			l.legacy.m[*tx.lk] = tx.next
 		}
-	case tx.lk == nil: // alone
-		l.servers.del(tx.sk)
-	default:
+	default: // alone
 		l.legacy.del(*tx.lk)
 	}
 	tx.next, tx.prev = nil, nil
-	if tx.mergeOwner {
-		// The index entry is tx's: it is set only when absent and removed
-		// only by its owner.
-		l.merged.del(tx.mk)
-		tx.mergeOwner = false
-	}
-	l.done1()
 }
 
 // done1 counts one transaction gone. Caller holds l.mu.
