@@ -2,6 +2,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"time"
@@ -51,21 +53,57 @@ func (c *Client) Close() error {
 	return c.own.Close()
 }
 
-// Option changes how one Do call works.
-type Option func(*doOptions)
+// Option changes how one Do call works. Options are values: passing them
+// costs no allocation.
+type Option struct {
+	kind   optionKind
+	dest   transport.Dest
+	res    func(*sip.Response)
+	branch func(prev string) string
+	dests  []transport.Dest
+}
+
+type optionKind uint8
+
+const (
+	optNone optionKind = iota
+	optDest
+	optProvisional
+	optAfterFinal
+	optRetryBranch
+	optDests // tests: a list of destinations, as a resolver would give
+)
 
 type doOptions struct {
-	dest        *transport.Dest
+	hasDest     bool
+	dest        transport.Dest
+	dests       []transport.Dest
 	provisional func(*sip.Response)
 	afterFinal  func(*sip.Response)
+	retryBranch func(prev string) string
+}
+
+func (o *doOptions) apply(opt *Option) {
+	switch opt.kind {
+	case optDest:
+		o.hasDest, o.dest = true, opt.dest
+	case optProvisional:
+		o.provisional = opt.res
+	case optAfterFinal:
+		o.afterFinal = opt.res
+	case optRetryBranch:
+		o.retryBranch = opt.branch
+	case optDests:
+		o.dests = opt.dests
+	}
 }
 
 // WithDest sends the request to d instead of resolving the next hop.
-func WithDest(d transport.Dest) Option { return func(o *doOptions) { o.dest = &d } }
+func WithDest(d transport.Dest) Option { return Option{kind: optDest, dest: d} }
 
 // WithProvisional calls f with every provisional response, in order.
 func WithProvisional(f func(*sip.Response)) Option {
-	return func(o *doOptions) { o.provisional = f }
+	return Option{kind: optProvisional, res: f}
 }
 
 // WithAfterFinal calls f, on another goroutine, with every response the
@@ -74,8 +112,26 @@ func WithProvisional(f func(*sip.Response)) Option {
 // responses from other forks (RFC 6026 Accepted state), until Timer M ends
 // the transaction.
 func WithAfterFinal(f func(*sip.Response)) Option {
-	return func(o *doOptions) { o.afterFinal = f }
+	return Option{kind: optAfterFinal, res: f}
 }
+
+// WithRetryBranch sets how Do derives the branch of the top Via when it
+// fails over to the next destination, which is a new transaction (RFC 3263
+// §4.3) and so needs a new branch (§8.1.1.7): f is given the branch of the
+// previous attempt and returns the next one, which must be new and start
+// with the magic cookie. Without it the branch is replaced by a random one
+// ([sip.NewBranch]).
+//
+// A proxy whose branches carry a loop-detection hash (§16.6 step 8) uses it
+// to keep the hash on retries, e.g.
+//
+//	stack.WithRetryBranch(func(string) string { return sip.NewBranch() + "." + hash })
+func WithRetryBranch(f func(prev string) string) Option {
+	return Option{kind: optRetryBranch, branch: f}
+}
+
+// withDests makes Do try ds in order, as if the resolver had returned them.
+func withDests(ds ...transport.Dest) Option { return Option{kind: optDests, dests: ds} }
 
 // Do sends req through a client transaction and returns its final
 // response. A request without a Via gets one with a new branch (§8.1.1.7);
@@ -96,20 +152,24 @@ func WithAfterFinal(f func(*sip.Response)) Option {
 // other methods, cancelling ctx returns at once; the transaction runs on.
 func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip.Response, error) {
 	var o doOptions
-	for _, f := range opts {
-		f(&o)
+	for i := range opts {
+		o.apply(&opts[i])
 	}
 	s := c.server()
 	if req.Method == sip.ACK {
 		return nil, errors.New("stack: ACK has no transaction; use Client.SendAck")
 	}
 	if req.TopVia() == nil {
-		req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: sip.Params(";branch=" + sip.NewBranch())})
+		// With the ";rport" the transport would add (RFC 3581 §3), in
+		// the same allocation.
+		req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam(!s.tp.NoRPort)})
 	}
-	var targets []transport.Dest
-	if o.dest != nil {
-		targets = []transport.Dest{*o.dest}
-	} else {
+	if o.hasDest {
+		// One destination: no failover, no slice.
+		return c.once(ctx, s, req, o.dest, &o)
+	}
+	targets := o.dests
+	if targets == nil {
 		var err error
 		if targets, err = c.resolve(ctx, req); err != nil {
 			return nil, err
@@ -121,7 +181,13 @@ func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip
 		if i > 0 {
 			// A new target is a new transaction with a new branch.
 			v := *req.TopVia()
-			v.Params = v.Params.Set("branch", sip.NewBranch())
+			b := ""
+			if o.retryBranch != nil {
+				b = o.retryBranch(v.Branch())
+			} else {
+				b = sip.NewBranch()
+			}
+			v.Params = v.Params.Set("branch", b)
 			req.SetTopVia(v)
 		}
 		res, err = c.once(ctx, s, req, d, &o)
@@ -199,10 +265,10 @@ func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transp
 				}
 				continue
 			}
-			if res.StatusCode.Success() && req.Method == sip.INVITE && o.afterFinal != nil {
+			if f := o.afterFinal; res.StatusCode.Success() && req.Method == sip.INVITE && f != nil {
 				go func() {
 					for r := range tx.Responses() {
-						o.afterFinal(r)
+						f(r)
 					}
 				}()
 			}
@@ -285,7 +351,27 @@ func NewCancel(req *sip.Request) *sip.Request {
 // it has no transaction (§13.2.2.4, §17.1.1.3). It returns the flow used.
 func (c *Client) SendAck(ctx context.Context, ack *sip.Request, d transport.Dest) (transport.Flow, error) {
 	if ack.TopVia() == nil {
-		ack.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: sip.Params(";branch=" + sip.NewBranch())})
+		ack.PrependVia(sip.Via{Transport: "UDP", Host: "invalid.invalid", Params: branchParam(false)})
 	}
 	return c.server().tp.SendRequest(ctx, ack, d)
 }
+
+// branchParam returns ";branch=" and a new branch (§8.1.1.7: the magic
+// cookie and 80 random bits, as sip.NewBranch), then ";rport" if asked, in
+// one allocation.
+func branchParam(rport bool) sip.Params {
+	const prefix = ";branch=" + sip.MagicCookie
+	const suffix = ";rport"
+	var raw [10]byte
+	rand.Read(raw[:]) // never fails (Go 1.24+)
+	var b [len(prefix) + 16 + len(suffix)]byte
+	copy(b[:], prefix)
+	branchEncoding.Encode(b[len(prefix):], raw[:])
+	n := len(prefix) + 16
+	if rport {
+		n += copy(b[n:], suffix)
+	}
+	return sip.Params(b[:n])
+}
+
+var branchEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

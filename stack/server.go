@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/parleysip/parley/resolve"
 	"github.com/parleysip/parley/sip"
@@ -60,7 +61,10 @@ type Server struct {
 	wg     sync.WaitGroup // running handlers
 
 	mu       sync.Mutex
-	inflight map[*transaction.ServerTx]context.CancelCauseFunc
+	inflight map[*transaction.ServerTx]*serving
+
+	work chan *serving // to idle workers (unbuffered)
+	idle atomic.Int32  // idle workers
 
 	panics atomic.Uint64
 }
@@ -74,8 +78,9 @@ func (s *Server) init() {
 		if s.Resolver == nil {
 			s.Resolver = &resolve.Resolver{}
 		}
-		s.inflight = make(map[*transaction.ServerTx]context.CancelCauseFunc)
+		s.inflight = make(map[*transaction.ServerTx]*serving)
 		s.done = make(chan struct{})
+		s.work = make(chan *serving)
 		s.tp = &transport.Layer{
 			Limits:          s.Limits,
 			TLSConfig:       s.TLSConfig,
@@ -170,8 +175,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.mu.Lock()
-		for _, cancel := range s.inflight {
-			cancel(ErrServerClosed)
+		for _, sv := range s.inflight {
+			sv.ctx.stop(ErrServerClosed)
 		}
 		s.mu.Unlock()
 	}
@@ -190,8 +195,8 @@ func (s *Server) Close() error {
 	s.init()
 	s.markClosed()
 	s.mu.Lock()
-	for _, cancel := range s.inflight {
-		cancel(ErrServerClosed)
+	for _, sv := range s.inflight {
+		sv.ctx.stop(ErrServerClosed)
 	}
 	s.mu.Unlock()
 	s.tx.Close()
@@ -232,51 +237,82 @@ func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 	}
 	_ = cancel.Respond(ctx, sip.NewResponse(cancel.Request(), sip.StatusOK))
 	s.mu.Lock()
-	stop := s.inflight[invite]
+	sv := s.inflight[invite]
 	s.mu.Unlock()
-	if stop != nil {
-		stop(ErrCanceled)
+	if sv != nil {
+		sv.ctx.stop(ErrCanceled)
 	}
 }
 
-// serve runs the handler for one server transaction on its own goroutine.
+// serving is what the Server keeps for one running handler: its context
+// and its ResponseWriter, in one allocation.
+type serving struct {
+	s   *Server
+	tx  *transaction.ServerTx
+	ctx handlerCtx
+	w   responseWriter
+}
+
+// serve runs the handler for one server transaction on a goroutine of its
+// own: an idle worker's if there is one, else a new one.
 func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
-	ctx, cancel := context.WithCancelCause(context.Background())
+	sv := &serving{s: s, tx: tx}
+	sv.ctx.tx = tx
+	sv.w.tx = tx
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
-		cancel(nil)
 		_ = tx.Respond(context.Background(), sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable))
 		return
 	}
-	s.inflight[tx] = cancel
+	s.inflight[tx] = sv
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.inflight, tx)
-			s.mu.Unlock()
-			cancel(nil)
-		}()
-		// The handler's ctx ends when the transaction does.
-		go func() {
-			select {
-			case <-tx.Done():
-				cancel(transaction.ErrTerminated)
-			case <-ctx.Done():
-			}
-		}()
-		s.run(ctx, tx)
-	}()
+	select {
+	case s.work <- sv:
+	default:
+		go s.worker(sv)
+	}
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for the next request.
+const maxIdleWorkers = 256
+
+// worker runs sv's handler, then waits for the next request, and so on.
+// Workers are reused because a goroutine that has run a handler has the
+// stack it needs (sending a response goes deep): a new goroutine per
+// request would copy its stack to grow it, every time. At most
+// maxIdleWorkers wait; all leave when the Server is shut down.
+func (s *Server) worker(sv *serving) {
+	for {
+		sv.run()
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
+		select {
+		case sv = <-s.work:
+			s.idle.Add(-1)
+		case <-s.done:
+			s.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // run calls the handler with panic recovery and sends the final response
 // the handler did not send.
-func (s *Server) run(ctx context.Context, tx *transaction.ServerTx) {
+func (sv *serving) run() {
+	s, tx := sv.s, sv.tx
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, tx)
+		s.mu.Unlock()
+		// As in net/http, the context ends when the handler returns.
+		sv.ctx.stop(context.Canceled)
+	}()
 	req := tx.Request()
-	w := &responseWriter{tx: tx}
 	h := s.Handler
 	if h == nil {
 		h = &ServeMux{}
@@ -288,17 +324,90 @@ func (s *Server) run(ctx context.Context, tx *transaction.ServerTx) {
 				s.log.Error("stack: handler panic", "method", string(req.Method), "call_id", req.CallID(), "panic", p)
 			}
 		}
-		if w.Responded() || req.Method == sip.ACK {
+		if sv.w.Responded() || req.Method == sip.ACK {
 			return
 		}
 		code := sip.StatusServerInternalError
-		if errors.Is(context.Cause(ctx), ErrCanceled) && req.Method == sip.INVITE {
+		if errors.Is(sv.ctx.cause(), ErrCanceled) && req.Method == sip.INVITE {
 			code = sip.StatusRequestTerminated // §9.2
 		}
 		_ = tx.Respond(context.Background(), sip.NewResponse(req, code))
 	}()
-	h.ServeSIP(ctx, w, req)
+	h.ServeSIP(&sv.ctx, &sv.w, req)
 }
+
+// handlerCtx is a handler's context. It costs nothing until the handler
+// uses it: the first call to Done, Err or Value makes the real context (a
+// context.WithCancelCause) and asks the transaction to cancel it when it
+// terminates (ServerTx.AfterTerminate, no goroutine). A cancellation that
+// comes before — a CANCEL, the handler's return, Server.Close — is
+// remembered and applied when the context is made. Its cause is thus
+// always the first of: ErrCanceled (a CANCEL, §9.2), ErrServerClosed,
+// transaction.ErrTerminated, context.Canceled (the handler returned).
+//
+// Value delegates to the real context, so context.Cause works on it and
+// contexts derived from it attach to it directly (no goroutine).
+type handlerCtx struct {
+	tx *transaction.ServerTx
+
+	mu       sync.Mutex
+	inner    context.Context // nil until first used
+	cancel   context.CancelCauseFunc
+	canceled error // cause recorded while inner is nil
+}
+
+// get returns the real context, making it on first use.
+func (c *handlerCtx) get() context.Context {
+	c.mu.Lock()
+	if c.inner != nil {
+		inner := c.inner
+		c.mu.Unlock()
+		return inner
+	}
+	inner, cancel := context.WithCancelCause(context.Background())
+	c.inner, c.cancel = inner, cancel
+	cause := c.canceled
+	c.mu.Unlock()
+	if cause != nil {
+		cancel(cause)
+	} else {
+		// cancel takes only the context's own lock: safe to call with
+		// the transaction's lock held.
+		c.tx.AfterTerminate(func() { cancel(transaction.ErrTerminated) })
+	}
+	return inner
+}
+
+// stop cancels the context with cause (the first cause wins).
+func (c *handlerCtx) stop(cause error) {
+	c.mu.Lock()
+	if c.inner == nil {
+		if c.canceled == nil {
+			c.canceled = cause
+		}
+		c.mu.Unlock()
+		return
+	}
+	cancel := c.cancel
+	c.mu.Unlock()
+	cancel(cause)
+}
+
+// cause returns the cancellation cause without making the context.
+func (c *handlerCtx) cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inner != nil {
+		return context.Cause(c.inner)
+	}
+	return c.canceled
+}
+
+func (c *handlerCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *handlerCtx) Done() <-chan struct{}       { return c.get().Done() }
+func (c *handlerCtx) Err() error                  { return c.get().Err() }
+func (c *handlerCtx) Value(key any) any           { return c.get().Value(key) }
+func (c *handlerCtx) String() string              { return "stack.handlerContext" }
 
 // responseWriter is the ResponseWriter of one server transaction.
 type responseWriter struct {

@@ -1,10 +1,12 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,4 +296,222 @@ func TestNewCancel(t *testing.T) {
 		c.CallID() != inv.CallID() || c.From().Tag() != inv.From().Tag() || len(c.Routes()) != 1 || !c.URI.Equal(&inv.URI) {
 		t.Errorf("CANCEL:\n%s", c)
 	}
+}
+
+// TestFailoverBranch checks the branch of a retry to the next destination
+// (RFC 3263 §4.3): a new one, random by default, derived from the previous
+// one with WithRetryBranch (a proxy keeps its loop-detection hash so).
+func TestFailoverBranch(t *testing.T) {
+	branches := make(chan string, 4)
+	record := func(code sip.StatusCode) HandlerFunc {
+		return func(_ context.Context, w ResponseWriter, r *sip.Request) {
+			branches <- r.TopVia().Branch()
+			_ = w.Respond(sip.NewResponse(r, code))
+		}
+	}
+	_, busy := newServer(t, record(sip.StatusServiceUnavailable), transport.UDP)
+	_, ok := newServer(t, record(sip.StatusOK), transport.UDP)
+	dests := withDests(transport.Dest{Network: transport.UDP, Addr: busy}, transport.Dest{Network: transport.UDP, Addr: ok})
+	c := newClient(t)
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want func(first, second string) bool
+	}{
+		{"random", nil, func(first, second string) bool { return !strings.Contains(second, ".") }},
+		{"derived", []Option{WithRetryBranch(func(prev string) string {
+			_, hash, _ := strings.Cut(prev, ".")
+			return sip.NewBranch() + "." + hash
+		})}, func(first, second string) bool { return strings.HasSuffix(second, ".loophash") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request(sip.OPTIONS, ok)
+			first := sip.NewBranch() + ".loophash"
+			req.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + first)})
+			res, err := c.Do(t.Context(), req, append(tc.opts, dests)...)
+			if err != nil || res.StatusCode != sip.StatusOK {
+				t.Fatalf("Do = %v, %v; want 200 from the second destination", res, err)
+			}
+			if got := <-branches; got != first {
+				t.Errorf("first attempt branch = %q, want %q", got, first)
+			}
+			second := <-branches
+			if second == first || !strings.HasPrefix(second, sip.MagicCookie) || !tc.want(first, second) {
+				t.Errorf("retry branch = %q (first %q)", second, first)
+			}
+			if got := res.TopVia().Branch(); got != second {
+				t.Errorf("response branch = %q, want %q", got, second)
+			}
+		})
+	}
+}
+
+// TestHandlerContext checks the handler's context (DESIGN: it ends when
+// its server transaction ends; a CANCEL cancels it with ErrCanceled), also
+// when the handler first touches it late, and for contexts derived from it.
+func TestHandlerContext(t *testing.T) {
+	type outcome struct {
+		cause, derived error
+	}
+	got := make(chan outcome, 4)
+	wait := func(ctx context.Context) {
+		child, cancel := context.WithCancel(ctx)
+		defer cancel()
+		<-child.Done()
+		got <- outcome{context.Cause(ctx), context.Cause(child)}
+	}
+	mux := &ServeMux{}
+	// Answers, then waits: the transaction ends with Timer J (64·T1 on UDP).
+	mux.HandleFunc("LINGER", func(ctx context.Context, w ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+		wait(ctx)
+	})
+	// Answers, returns, and a goroutine it started looks at ctx only later.
+	mux.HandleFunc("LATE", func(ctx context.Context, w ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+		go func() { time.Sleep(20 * time.Millisecond); wait(ctx) }()
+	})
+	// Rings and waits for the CANCEL without touching ctx until it came.
+	canceled := make(chan struct{})
+	mux.HandleFunc(sip.INVITE, func(ctx context.Context, w ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusRinging))
+		<-canceled
+		wait(ctx)
+	})
+	cancelAnswered := make(chan struct{}, 1)
+	_, addr := newServer(t, mux, transport.UDP, func(s *Server) {
+		s.Tap = func(e transport.TapEvent) {
+			if e.Direction == transport.Outbound && bytes.HasPrefix(e.Data, []byte("SIP/2.0 200")) && bytes.Contains(e.Data, []byte(" CANCEL\r\n")) {
+				select {
+				case cancelAnswered <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	c := newClient(t)
+	check := func(name string, want error) {
+		t.Helper()
+		select {
+		case o := <-got:
+			if !errors.Is(o.cause, want) || !errors.Is(o.derived, want) {
+				t.Errorf("%s: cause %v, derived cause %v; want %v", name, o.cause, o.derived, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: context never ended", name)
+		}
+	}
+	for _, m := range []sip.Method{"LINGER", "LATE"} {
+		if res, err := c.Do(t.Context(), request(m, addr)); err != nil || res.StatusCode != sip.StatusOK {
+			t.Fatalf("%s: %v %v", m, res, err)
+		}
+	}
+	check("LATE", context.Canceled) // the handler returned first
+	start := time.Now()
+	check("LINGER", transaction.ErrTerminated)
+	if d := time.Since(start); d < 64*fastTimers.T1/2 {
+		t.Errorf("LINGER: context ended after %v, before Timer J", d)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err := c.Do(ctx, request(sip.INVITE, addr), WithProvisional(func(r *sip.Response) {
+			if r.StatusCode == sip.StatusRinging {
+				cancel()
+			}
+		}))
+		if res == nil || res.StatusCode != sip.StatusRequestTerminated {
+			t.Errorf("INVITE: %v %v, want 487", res, err)
+		}
+	}()
+	// Let the CANCEL arrive before the handler first looks at ctx.
+	select {
+	case <-cancelAnswered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CANCEL not answered")
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(canceled)
+	check("INVITE", ErrCanceled)
+	<-done
+}
+
+// TestDoVia checks the top Via Do adds: a new branch with the magic cookie
+// and one empty rport (RFC 3581 §3), which the server fills in (§4).
+func TestDoVia(t *testing.T) {
+	vias := make(chan sip.Via, 1)
+	_, addr := newServer(t, HandlerFunc(func(_ context.Context, w ResponseWriter, r *sip.Request) {
+		vias <- *r.TopVia()
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	}), transport.UDP)
+	c := newClient(t)
+	if _, err := c.Do(t.Context(), request(sip.OPTIONS, addr), WithDest(transport.Dest{Network: transport.UDP, Addr: addr})); err != nil {
+		t.Fatal(err)
+	}
+	v := <-vias
+	if !v.RFC3261Branch() || len(v.Branch()) != len(sip.MagicCookie)+16 {
+		t.Errorf("branch %q", v.Branch())
+	}
+	if n := strings.Count(string(v.Params), ";rport"); n != 1 {
+		t.Errorf("Via params %q: %d rport, want 1", v.Params, n)
+	}
+	if rp, ok := v.RPort(); !ok || rp == 0 {
+		t.Errorf("Via params %q: rport not filled in", v.Params)
+	}
+}
+
+// TestWorkersEnd checks that the goroutines kept for reuse between
+// handlers end with the Server, and that many concurrent requests are all
+// served.
+func TestWorkersEnd(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int32
+	h := HandlerFunc(func(_ context.Context, w ResponseWriter, r *sip.Request) {
+		started.Add(1)
+		<-release
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})
+	s := &Server{Handler: h, Timers: fastTimers}
+	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	const n = 40
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			res, err := c.Do(t.Context(), request(sip.OPTIONS, ln.Addr()), WithDest(transport.Dest{Network: transport.UDP, Addr: ln.Addr()}))
+			if err != nil || res.StatusCode != sip.StatusOK {
+				t.Errorf("Do = %v, %v", res, err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(5 * time.Second); started.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	close(release) // n handlers ran at once: n workers, now idle
+	wg.Wait()
+	if got := workers(); got == 0 {
+		t.Error("no idle worker kept")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); workers() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := workers(); got > 0 {
+		t.Errorf("%d workers left after Shutdown", got)
+	}
+}
+
+// workers counts the goroutines in Server.worker.
+func workers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "stack.(*Server).worker(")
 }

@@ -29,6 +29,8 @@ type ClientTx struct {
 	dest transport.Dest
 	res  chan *sip.Response
 
+	inserted bool // in the Layer's table; owned by Layer.mu
+
 	// Owned by core.mu.
 	flow   transport.Flow
 	final  bool // a final response has been given to the TU
@@ -59,7 +61,7 @@ func (tx *ClientTx) Key() Key { return tx.key }
 func (tx *ClientTx) State() State { return tx.currentState() }
 
 // Done returns a channel that is closed when the transaction terminates.
-func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
+func (tx *ClientTx) Done() <-chan struct{} { return tx.doneChan() }
 
 // Err returns nil while the transaction runs and after a normal end (a
 // final response was received), or the [*Error] it terminated with:

@@ -3,6 +3,7 @@ package transaction
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -81,21 +82,108 @@ type core struct {
 	key  Key
 	kind Machine
 	m    machine
-	done chan struct{}
 
 	mu        sync.Mutex
 	state     State
 	reliable  bool
 	dl        [maxDeadlines]deadline
-	timer     *time.Timer
+	timer     *tick         // taken from the Layer on the first rearm, given back on terminate
 	scheduled time.Duration // deadline the timer is set for; -1 when none
 	err       error
+	done      chan struct{} // made by the first doneChan, or closedChan
+	onEnd     []func()      // run by terminate (ServerTx.AfterTerminate)
 }
 
 func (c *core) init(l *Layer, key Key, kind Machine, m machine) {
 	c.l, c.key, c.kind, c.m = l, key, kind, m
-	c.done = make(chan struct{})
 	c.scheduled = -1
+}
+
+// closedChan is the Done channel of a transaction that terminated before
+// anyone asked for it.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// doneChan returns the channel closed when the transaction terminates,
+// making it on first use: most transactions are never waited for.
+func (c *core) doneChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.state == StateTerminated {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
+
+// tick is a *time.Timer that a Layer reuses from one transaction to the
+// next, so that a transaction costs no timer allocation. The callback runs
+// the onTimer of whichever transaction owns the tick when it fires. A
+// callback that was already starting when its transaction terminated may
+// thus reach the next owner: onTimer treats that as an early firing (finds
+// nothing due and re-arms), so the timer's single-owner rule is kept.
+type tick struct {
+	t     *time.Timer
+	owner atomic.Pointer[core]
+}
+
+func (k *tick) fire() {
+	if c := k.owner.Load(); c != nil {
+		c.onTimer()
+	}
+}
+
+// getTick returns a tick owned by c, set to fire in d: a reused one, or
+// a new one from the Layer's current slab (ticks are allocated tickSlab at
+// a time, so a new tick costs its *time.Timer and callback only).
+func (l *Layer) getTick(c *core, d time.Duration) *tick {
+	l.tickMu.Lock()
+	var k *tick
+	if n := len(l.freeTicks); n > 0 {
+		k = l.freeTicks[n-1]
+		l.freeTicks[n-1] = nil
+		l.freeTicks = l.freeTicks[:n-1]
+	} else {
+		if len(l.slab) == 0 {
+			l.slab = make([]tick, tickSlab)
+		}
+		k = &l.slab[0]
+		l.slab = l.slab[1:]
+	}
+	l.tickMu.Unlock()
+	k.owner.Store(c)
+	if k.t == nil {
+		k.t = time.AfterFunc(d, k.fire)
+	} else {
+		k.t.Reset(d)
+	}
+	return k
+}
+
+// Ticks are allocated tickSlab at a time; at most maxFreeTicks stopped ones
+// are kept for reuse (ending transactions give back as many as starting
+// ones take, so a small list suffices at any rate; after a burst the
+// Layer's memory comes back to its former size).
+const (
+	tickSlab     = 64
+	maxFreeTicks = 1024
+)
+
+// putTick gives back the stopped tick of a terminated transaction.
+func (l *Layer) putTick(k *tick) {
+	k.owner.Store(nil)
+	l.tickMu.Lock()
+	if len(l.freeTicks) < maxFreeTicks {
+		l.freeTicks = append(l.freeTicks, k)
+		k = nil
+	}
+	l.tickMu.Unlock()
+	if k != nil {
+		// Dropped: let its timer go, even if a tick of the same slab is
+		// kept (the slab holds only the small tick structs).
+		k.t = nil
+	}
 }
 
 // now is the Layer's monotonic clock.
@@ -181,7 +269,7 @@ func (c *core) rearm() {
 	}
 	if k < 0 {
 		if c.timer != nil && c.scheduled >= 0 {
-			c.timer.Stop()
+			c.timer.t.Stop()
 		}
 		c.scheduled = -1
 		return
@@ -193,10 +281,10 @@ func (c *core) rearm() {
 	c.scheduled = at
 	d := max(at-c.now(), 0)
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+		c.timer = c.l.getTick(c, d)
 		return
 	}
-	c.timer.Reset(d)
+	c.timer.t.Reset(d)
 }
 
 // onTimer is the timer's callback. A callback that finds its transaction
@@ -231,14 +319,24 @@ func (c *core) terminate(err error) {
 	c.err = err
 	c.dl = [maxDeadlines]deadline{}
 	if c.timer != nil {
-		c.timer.Stop()
+		c.timer.t.Stop()
+		c.l.putTick(c.timer)
+		c.timer = nil
 	}
 	c.scheduled = -1
 	from := c.state
 	c.state = StateTerminated
 	c.trace(EventState, from, StateTerminated, TimerNone, nil, err)
-	close(c.done)
+	if c.done != nil {
+		close(c.done)
+	} else {
+		c.done = closedChan
+	}
 	c.m.finish()
+	for _, f := range c.onEnd {
+		f()
+	}
+	c.onEnd = nil
 }
 
 // trace reports an event to the Layer's Tracer; it costs a nil check when

@@ -65,8 +65,10 @@
 // goroutine delivering a message from the transport, the TU calling
 // Respond, or the callback of the transaction's one *time.Timer, which is
 // always set to the earliest of its pending deadlines (there is no
-// goroutine per RFC timer). A timer that fires after its transaction has
-// terminated does nothing. TU callbacks ([Config]) and channel sends never
+// goroutine per RFC timer). A Layer hands the *time.Timer of a terminated
+// transaction on to a new one, so that a long-running Layer allocates no
+// timers; a timer that fires after its transaction has terminated, or
+// that reaches the next owner early, does nothing but re-arm. TU callbacks ([Config]) and channel sends never
 // block and are never made with the Layer's mutex held; the Tracer is
 // called with the transaction's mutex held, so that it sees each
 // transaction's events in order. [Layer.Shutdown] and [Layer.Close] end

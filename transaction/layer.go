@@ -90,13 +90,16 @@ type Config struct {
 // A Layer is safe for concurrent use. Each transaction has its own mutex
 // and one *time.Timer; the Layer's mutex guards only its tables.
 type Layer struct {
-	t      Transport
-	cfg    Config
-	timers Timers
-	tracer func(Event)
-	epoch  time.Time
-	ctx    context.Context // for sends the Layer makes itself; ends at Close
-	cancel context.CancelFunc
+	t         Transport
+	cfg       Config
+	timers    Timers
+	tracer    func(Event)
+	epoch     time.Time
+	ctx       context.Context // for sends the Layer makes itself; ends at Close
+	cancel    context.CancelFunc
+	tickMu    sync.Mutex
+	freeTicks []*tick // stopped timers of terminated transactions, for reuse
+	slab      []tick  // ticks not yet used
 
 	mu      sync.Mutex
 	clients table[Key, *ClientTx]
@@ -180,6 +183,7 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, d transport.Dest)
 		return nil, ErrExists
 	}
 	l.clients.put(key, tx)
+	tx.inserted = true
 	l.live++
 	l.mu.Unlock()
 
@@ -251,39 +255,30 @@ func (l *Layer) handleRequest(req *sip.Request, flow transport.Flow) {
 		return
 	}
 	// A request that matches a transaction is a retransmission (§17.2.3).
-	// A match that has just terminated counts as none; at most one retry.
+	// A match that has just terminated (it leaves the table right after)
+	// counts as none; at most one retry. On no match, the new transaction
+	// is made and inserted in the same hold of l.mu, so that of two copies
+	// of a request arriving at once exactly one makes it.
+	l.mu.Lock()
 	for range 2 {
-		l.mu.Lock()
-		tx := l.find(&m)
-		l.mu.Unlock()
-		if tx == nil {
+		old := l.find(&m)
+		if old == nil {
 			break
 		}
-		tx.mu.Lock()
-		r := tx.dispatch(l.ctx, recvRequest{req})
-		tx.mu.Unlock()
+		l.mu.Unlock()
+		old.mu.Lock()
+		r := old.dispatch(l.ctx, recvRequest{req})
+		old.mu.Unlock()
 		if !r.stale {
 			return
 		}
+		l.mu.Lock()
 	}
-	if req.Method != sip.CANCEL && l.cfg.OnRequest == nil {
+	if l.closing || (req.Method != sip.CANCEL && l.cfg.OnRequest == nil) {
+		l.mu.Unlock()
 		return
 	}
 	tx := newServerTx(l, req, flow, &m)
-
-	l.mu.Lock()
-	if l.closing {
-		l.mu.Unlock()
-		return
-	}
-	if old := l.find(&m); old != nil {
-		// The same request arrived twice at once; the other copy won.
-		l.mu.Unlock()
-		old.mu.Lock()
-		old.dispatch(l.ctx, recvRequest{req})
-		old.mu.Unlock()
-		return
-	}
 	if !l.insert(tx, &m) {
 		l.mu.Unlock()
 		return
@@ -401,11 +396,15 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		return false
 	}
 	tx.next = head
+	if head != nil {
+		head.prev = tx
+	}
 	if m.rfc3261 {
 		l.servers.put(m.sk, tx)
 	} else {
 		l.legacy.put(m.lk, tx)
 	}
+	tx.inserted = true
 	if mk, ok := mergeKeyFor(tx.req); ok {
 		// §8.2.2.2: "If the From tag, Call-ID, and CSeq exactly match
 		// those associated with an ongoing transaction, but the request
@@ -416,6 +415,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		} else {
 			l.merged.put(mk, tx)
 			tx.mergeOwner = true
+			tx.mk = mk
 		}
 	}
 	l.live++
@@ -462,57 +462,61 @@ func (l *Layer) setRespToTag(tx *ServerTx, tag string) {
 // held.
 func (l *Layer) removeClient(tx *ClientTx) {
 	l.mu.Lock()
-	if l.clients.m[tx.key] == tx {
+	if tx.inserted {
+		// Keys are unique (Request refuses a duplicate): the entry is tx.
 		l.clients.del(tx.key)
+		tx.inserted = false
 	}
 	l.done1()
 	l.mu.Unlock()
 }
 
 // removeServer drops a terminated server transaction. Called with tx.mu
-// held.
+// held, often on a timer's fresh goroutine: it keeps a small stack frame
+// (the rare cases are in unchain) so that such a goroutine need not grow
+// its stack.
 func (l *Layer) removeServer(tx *ServerTx) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	var head *ServerTx
-	if tx.lk == nil {
-		head = l.servers.m[tx.sk]
-	} else {
-		head = l.legacy.m[*tx.lk]
+	if tx.inserted {
+		tx.inserted = false
+		if tx.prev == nil && tx.next == nil && tx.lk == nil {
+			l.servers.del(tx.sk) // alone under its key: the usual case
+		} else {
+			l.unchain(tx)
+		}
+		if tx.mergeOwner {
+			// The index entry is tx's: it is set only when absent and
+			// removed only by its owner.
+			l.merged.del(tx.mk)
+			tx.mergeOwner = false
+		}
+		l.done1()
 	}
-	if head == nil {
-		return // never inserted
-	}
+	l.mu.Unlock()
+}
+
+// unchain takes tx out of its chain of transactions sharing a match key,
+// or out of the RFC 2543 table. Caller holds l.mu.
+//
+//go:noinline
+func (l *Layer) unchain(tx *ServerTx) {
 	switch {
-	case head == tx:
-		if tx.next == nil {
-			if tx.lk == nil {
-				l.servers.del(tx.sk)
-			} else {
-				l.legacy.del(*tx.lk)
-			}
-		} else if tx.lk == nil {
+	case tx.prev != nil:
+		tx.prev.next = tx.next
+		if tx.next != nil {
+			tx.next.prev = tx.prev
+		}
+	case tx.next != nil: // head of a chain
+		tx.next.prev = nil
+		if tx.lk == nil {
 			l.servers.m[tx.sk] = tx.next
 		} else {
 			l.legacy.m[*tx.lk] = tx.next
 		}
-	default:
-		p := head
-		for p.next != nil && p.next != tx {
-			p = p.next
-		}
-		if p.next != tx {
-			return // never inserted
-		}
-		p.next = tx.next
+	default: // alone
+		l.legacy.del(*tx.lk)
 	}
-	tx.next = nil
-	if tx.mergeOwner {
-		if mk, ok := mergeKeyFor(tx.req); ok && l.merged.m[mk] == tx {
-			l.merged.del(mk)
-		}
-	}
-	l.done1()
+	tx.next, tx.prev = nil, nil
 }
 
 // done1 counts one transaction gone. Caller holds l.mu.

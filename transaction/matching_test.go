@@ -3,6 +3,7 @@ package transaction
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -394,4 +395,49 @@ func TestZeroConfig(t *testing.T) {
 		in(bare)
 		in(&sip.Response{StatusCode: 200})
 	})
+}
+
+// TestServerChains checks the chains of server transactions that share a
+// match key (branch and sent-by) and differ by method: each can leave in
+// any order, the others still match, and the tables end up empty.
+func TestServerChains(t *testing.T) {
+	methods := []sip.Method{sip.INVITE, sip.OPTIONS, sip.MESSAGE}
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {1, 2, 0}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			run(t, transport.UDP, func(t *testing.T, tc *testConn) {
+				reqs := make([]*sip.Request, len(methods))
+				for i, m := range methods {
+					reqs[i] = newReq(t, reqSpec{method: m, branch: testBranch, seq: uint32(i + 1)})
+					tc.recv(reqs[i])
+				}
+				if tc.numRequests() != len(methods) || tc.l.Len() != len(methods) {
+					t.Fatalf("%d requests, %d transactions", tc.numRequests(), tc.l.Len())
+				}
+				gone := map[int]bool{}
+				for _, i := range order {
+					tx := tc.serverTx(i)
+					tx.mu.Lock()
+					tx.terminate(nil)
+					tx.mu.Unlock()
+					gone[i] = true
+					for j, req := range reqs {
+						var m match
+						m, _ = matchFor(req)
+						tc.l.mu.Lock()
+						found := tc.l.find(&m)
+						tc.l.mu.Unlock()
+						if want := tc.serverTx(j); gone[j] && found != nil || !gone[j] && found != want {
+							t.Fatalf("after removing %v: %s matches %p, want %p (gone %v)", order, methods[j], found, want, gone[j])
+						}
+					}
+				}
+				tc.l.mu.Lock()
+				n := len(tc.l.servers.m) + len(tc.l.merged.m)
+				tc.l.mu.Unlock()
+				if n != 0 || tc.l.Len() != 0 {
+					t.Fatalf("%d table entries and %d transactions left", n, tc.l.Len())
+				}
+			})
+		})
+	}
 }

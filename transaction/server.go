@@ -32,11 +32,13 @@ type ServerTx struct {
 	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
-	next       *ServerTx // next transaction sharing the same match key
+	next, prev *ServerTx // neighbours in the chain of the same match key
+	inserted   bool      // in the Layer's tables
 	sk         srvKey
 	lk         *legacyKey // nil for RFC 3261 requests
-	mergeOwner bool       // the Layer's merge index points here
-	respToTag  string     // To tag of the last response (RFC 2543 ACK matching)
+	mergeOwner bool       // the Layer's merge index points here, under mk
+	mk         mergeKey
+	respToTag  string // To tag of the last response (RFC 2543 ACK matching)
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
@@ -91,7 +93,26 @@ func (tx *ServerTx) Key() Key { return tx.key }
 func (tx *ServerTx) State() State { return tx.currentState() }
 
 // Done returns a channel that is closed when the transaction terminates.
-func (tx *ServerTx) Done() <-chan struct{} { return tx.done }
+func (tx *ServerTx) Done() <-chan struct{} { return tx.doneChan() }
+
+// AfterTerminate arranges for f to be called once the transaction has
+// terminated: at once, on the calling goroutine, if it already has;
+// otherwise on the goroutine that terminates it (a timer, Close, or one
+// delivering a message), with the transaction's lock held. f must
+// therefore return quickly and must not call methods of the transaction
+// or of its Layer; cancelling a context is the intended use (the stack
+// package ends a handler's context this way, without a goroutine waiting
+// on [ServerTx.Done]). Each call adds one more f.
+func (tx *ServerTx) AfterTerminate(f func()) {
+	tx.mu.Lock()
+	if tx.state != StateTerminated {
+		tx.onEnd = append(tx.onEnd, f)
+		tx.mu.Unlock()
+		return
+	}
+	tx.mu.Unlock()
+	f()
+}
 
 // Err returns nil while the transaction runs and after a normal end, or
 // the [*Error] it terminated with: ErrTimeout when Timer H fired because

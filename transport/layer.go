@@ -99,9 +99,10 @@ type Layer struct {
 	sentBy    map[endpoint]struct{}
 	routes    map[netip.Addr]netip.Addr
 
-	wg     sync.WaitGroup
-	nextID atomic.Uint64
-	stats  counters
+	wg       sync.WaitGroup
+	nextID   atomic.Uint64
+	stats    counters
+	lastHost atomic.Pointer[hostText] // see hostString
 }
 
 // endpoint is a transport address on a network: the key of the connection

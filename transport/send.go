@@ -82,26 +82,29 @@ func receivedVia(v sip.Via, src netip.AddrPort) (sip.Via, bool) {
 // and received=ip, built in one buffer: this runs for every request from
 // an RFC 3581 client.
 func rportReceived(p sip.Params, port uint16, ip netip.Addr) sip.Params {
-	b := make([]byte, 0, len(p)+48)
+	var b strings.Builder
+	b.Grow(len(p) + 48)
+	var num [5]byte
 	for name, value := range p.All() {
 		if strings.EqualFold(name, "received") {
 			continue
 		}
-		b = append(b, ';')
-		b = append(b, name...)
+		b.WriteByte(';')
+		b.WriteString(name)
 		if strings.EqualFold(name, "rport") {
-			b = append(b, '=')
-			b = strconv.AppendUint(b, uint64(port), 10)
+			b.WriteByte('=')
+			b.Write(strconv.AppendUint(num[:0], uint64(port), 10))
 			continue
 		}
 		if value != "" {
-			b = append(b, '=')
-			b = append(b, value...)
+			b.WriteByte('=')
+			b.WriteString(value)
 		}
 	}
-	b = append(b, ";received="...)
-	b = ip.AppendTo(b)
-	return sip.Params(b)
+	b.WriteString(";received=")
+	var ipb [64]byte
+	b.Write(ip.AppendTo(ipb[:0]))
+	return sip.Params(b.String())
 }
 
 // ownsSentBy reports whether the top Via of a response names a sent-by
@@ -164,7 +167,7 @@ func (l *Layer) alias(c *conn, v *sip.Via) {
 func (l *Layer) stampVia(req *sip.Request, n Network, sentBy netip.AddrPort) {
 	v := *req.TopVia()
 	v.Transport = n.String()
-	v.Host = sentBy.Addr().Unmap().WithZone("").String()
+	v.Host = l.hostString(sentBy.Addr().Unmap().WithZone(""))
 	v.Port = sentBy.Port()
 	if !l.NoRPort && !v.Params.Has("rport") {
 		// RFC 3581 §3: the parameter "MUST have no value".
@@ -180,6 +183,23 @@ func (l *Layer) stampVia(req *sip.Request, n Network, sentBy netip.AddrPort) {
 		}
 	}
 	req.SetTopVia(v)
+}
+
+// hostString returns a.String(), reusing the last result: a Layer sends
+// from few addresses, and this runs for every request.
+func (l *Layer) hostString(a netip.Addr) string {
+	if h := l.lastHost.Load(); h != nil && h.addr == a {
+		return h.s
+	}
+	h := &hostText{addr: a, s: a.String()}
+	l.lastHost.Store(h)
+	return h.s
+}
+
+// hostText is an address and its text form.
+type hostText struct {
+	addr netip.Addr
+	s    string
 }
 
 // mtuThreshold is the size above which a UDP request goes over TCP.
