@@ -1,0 +1,309 @@
+package sipp_test
+
+// Issue #6 proof: the `parley` binary as a user agent against SIPp. Each
+// scenario asserts its exact message sequence (SIPp fails a call on any
+// unexpected message, exits non-zero, and Go checks its exit status), and
+// the Go side compares the call ladder `parley` prints, line for line.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	parleyOnce sync.Once
+	parleyBin  string
+	parleyErr  error
+)
+
+// parleyBinary builds cmd/parley once per test run.
+func parleyBinary(t *testing.T) string {
+	t.Helper()
+	parleyOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-sipp")
+		if err != nil {
+			parleyErr = err
+			return
+		}
+		parleyBin = filepath.Join(dir, "parley")
+		out, err := exec.Command("go", "build", "-o", parleyBin, "github.com/parleysip/parley/cmd/parley").CombinedOutput()
+		if err != nil {
+			parleyErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if parleyErr != nil {
+		t.Fatal(parleyErr)
+	}
+	return parleyBin
+}
+
+// syncBuffer is an output buffer safe to read while the process writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// parleyProc is a running parley command.
+type parleyProc struct {
+	cmd    *exec.Cmd
+	stdout syncBuffer
+	stderr syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// startParley runs the binary with args, bounded by timeout; it is killed
+// by PID on cleanup.
+func startParley(t *testing.T, timeout time.Duration, args ...string) *parleyProc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	p := &parleyProc{cmd: exec.CommandContext(ctx, parleyBinary(t), args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		cancel()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait returns the exit code (-1 for a kill or a start failure).
+func (p *parleyProc) wait() int {
+	<-p.done
+	if p.err == nil {
+		return 0
+	}
+	if ee, ok := p.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func (p *parleyProc) String() string {
+	return "stdout:\n" + p.stdout.String() + "stderr:\n" + p.stderr.String()
+}
+
+// waitFor waits (bounded) until the process has printed want.
+func (p *parleyProc) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stdout.String(), want) {
+		select {
+		case <-p.done:
+			t.Fatalf("parley exited before printing %q\n%s", want, p)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parley did not print %q\n%s", want, p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var stamp = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d\d\d `)
+
+// ladder returns the call-ladder lines parley printed, without their time.
+func ladder(out string) []string {
+	var l []string
+	for _, line := range strings.Split(out, "\n") {
+		if stamp.MatchString(line) {
+			l = append(l, stamp.ReplaceAllString(line, ""))
+		}
+	}
+	return l
+}
+
+func wantLadder(t *testing.T, p *parleyProc, want ...string) {
+	t.Helper()
+	got := ladder(p.stdout.String())
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
+	}
+}
+
+// rtpCounts reads the "RTP: sent N packets, received M" line.
+func rtpCounts(t *testing.T, p *parleyProc) (sent, recv int) {
+	t.Helper()
+	out := p.stdout.String()
+	i := strings.LastIndex(out, "RTP: sent ")
+	if i < 0 {
+		t.Fatalf("no RTP counts\n%s", p)
+	}
+	if _, err := fmt.Sscanf(out[i:], "RTP: sent %d packets, received %d", &sent, &recv); err != nil {
+		t.Fatalf("RTP counts: %v\n%s", err, p)
+	}
+	return sent, recv
+}
+
+// sippUAS starts a one-call SIPp UAS scenario that echoes RTP and returns
+// its SIP port and wait function.
+func sippUAS(t *testing.T, xml, transport string) (int, func() (error, string)) {
+	t.Helper()
+	port := freeTCPPort(t)
+	_, wait := sipp(t, 30*time.Second, "-sf", scenario(xml), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", transport, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error")
+	time.Sleep(300 * time.Millisecond) // let SIPp bind its socket
+	return port, wait
+}
+
+func sippOK(t *testing.T, wait func() (error, string)) {
+	t.Helper()
+	if err, out := wait(); err != nil {
+		t.Fatalf("SIPp failed: %v\n%s", err, out)
+	}
+}
+
+// TestParleyAnswersSIPp: SIPp (UAC) calls `parley answer` over UDP and
+// TCP: INVITE, 180, 200, ACK, BYE, 200; Parley's tone is echoed back by
+// SIPp, so both directions of RTP are counted at Parley.
+func TestParleyAnswersSIPp(t *testing.T) {
+	sippPath(t)
+	for _, tc := range []struct{ transport, sippT string }{{"udp", "u1"}, {"tcp", "t1"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			port := freeTCPPort(t)
+			ans := startParley(t, 30*time.Second, "answer", "--transport", tc.transport, "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1")
+			ans.waitFor(t, "answering calls at")
+			sippPort := freeTCPPort(t)
+			_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uac_call.xml"), fmt.Sprintf("127.0.0.1:%d", port),
+				"-i", "127.0.0.1", "-p", strconv.Itoa(sippPort), "-t", tc.sippT, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)),
+				"-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
+			sippOK(t, wait)
+			if code := ans.wait(); code != 0 {
+				t.Fatalf("parley answer exit %d\n%s", code, ans)
+			}
+			wantLadder(t, ans, fmt.Sprintf("<-- INVITE from sip:sipp@127.0.0.1:%d", sippPort), "--> 180 Ringing", "--> 200 OK", "<-- ACK", "<-- BYE", "--> 200 OK")
+			if sent, recv := rtpCounts(t, ans); sent < 20 || recv < 10 {
+				t.Errorf("RTP sent %d, received %d", sent, recv)
+			}
+		})
+	}
+}
+
+// TestParleyCallsSIPp: `parley call` calls SIPp (UAS) over UDP and TCP:
+// INVITE, 180, 200, ACK, BYE, 200, with RTP both ways (SIPp echoes).
+func TestParleyCallsSIPp(t *testing.T) {
+	sippPath(t)
+	for _, tc := range []struct{ transport, sippT string }{{"udp", "u1"}, {"tcp", "t1"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			port, wait := sippUAS(t, "ua_uas_call.xml", tc.sippT)
+			target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+			call := startParley(t, 30*time.Second, "call", "--transport", tc.transport, "--duration", "1s", target)
+			if code := call.wait(); code != 0 {
+				_, out := wait()
+				t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
+			}
+			sippOK(t, wait)
+			wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 200 OK", "--> ACK", "--> BYE", "<-- 200 OK")
+			if sent, recv := rtpCounts(t, call); sent < 20 || recv < 10 {
+				t.Errorf("RTP sent %d, received %d", sent, recv)
+			}
+		})
+	}
+}
+
+// TestParleyCallEarlyMedia: SIPp rings (180), then sends 183 with SDP
+// before the 200; Parley takes both provisionals and the call proceeds.
+func TestParleyCallEarlyMedia(t *testing.T) {
+	sippPath(t)
+	port, wait := sippUAS(t, "ua_uas_early.xml", "u1")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	call := startParley(t, 30*time.Second, "call", "--duration", "1s", target)
+	if code := call.wait(); code != 0 {
+		_, out := wait()
+		t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
+	}
+	sippOK(t, wait)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 183 Session Progress", "<-- 200 OK", "--> ACK", "--> BYE", "<-- 200 OK")
+}
+
+// TestParleyCallLostACK: SIPp behaves as if Parley's ACK were lost and
+// retransmits the 200; Parley ACKs the retransmission (§13.2.2.4) and the
+// call ends normally with BYE.
+func TestParleyCallLostACK(t *testing.T) {
+	sippPath(t)
+	port, wait := sippUAS(t, "ua_uas_lostack.xml", "u1")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	call := startParley(t, 30*time.Second, "call", "--duration", "1500ms", target)
+	if code := call.wait(); code != 0 {
+		_, out := wait()
+		t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
+	}
+	sippOK(t, wait)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 200 OK", "--> ACK", "--> ACK (again, for a retransmitted 200)", "--> BYE", "<-- 200 OK")
+}
+
+// TestParleyMessageToSIPp: `parley message` sends a MESSAGE outside a
+// dialog; SIPp checks its body and type and answers 200; parley exits 0.
+// A 4xx answer makes it exit 1.
+func TestParleyMessageToSIPp(t *testing.T) {
+	sippPath(t)
+	port, wait := sippUAS(t, "ua_uas_message.xml", "u1")
+	msg := startParley(t, 20*time.Second, "message", "-v", fmt.Sprintf("sip:sipp@127.0.0.1:%d", port), "hello from parley")
+	if code := msg.wait(); code != 0 {
+		_, out := wait()
+		t.Fatalf("parley message exit %d\n%s\nSIPp:\n%s", code, msg, out)
+	}
+	sippOK(t, wait)
+	if !strings.Contains(msg.stdout.String(), "200 OK") {
+		t.Errorf("no 200 OK printed\n%s", msg)
+	}
+	if !strings.Contains(msg.stderr.String(), " --> ") || !strings.Contains(msg.stderr.String(), "MESSAGE sip:sipp@") {
+		t.Errorf("-v printed no ladder\n%s", msg)
+	}
+}
+
+// freeTCPPort returns a port free on 127.0.0.1 for both TCP and UDP at the
+// time of the call (SIPp and parley bind one or the other).
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			c.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
