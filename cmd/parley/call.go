@@ -63,9 +63,9 @@ func phoneFor(cmd *cobra.Command, f *phoneFlags, echo bool, onCall func(*ua.Call
 		// T2 and T4 keep their RFC ratios to T1 (4s = 8·T1, 5s = 10·T1).
 		s.Timers = transaction.Timers{T1: f.t1, T2: 8 * f.t1, T4: 10 * f.t1}
 	}
-	if f.verbose > 0 {
-		s.Tap = ladder(cmd.ErrOrStderr(), f.verbose)
-	}
+	// The call ladder goes to standard output, -v adds the wire view on
+	// standard error.
+	s.Tap = newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose).tap
 	// Bind first so that the Contact is known before the Phone serves.
 	var pc *net.UDPConn
 	var sl net.Listener
@@ -93,9 +93,7 @@ func phoneFor(cmd *cobra.Command, f *phoneFlags, echo bool, onCall func(*ua.Call
 			return nil, netip.AddrPort{}, nil, &exitError{code: 2, err: fmt.Errorf("--from: %w", err)}
 		}
 	}
-	w := cmd.OutOrStdout()
 	p := &ua.Phone{Server: s, Client: &stack.Client{Server: s}, MediaIP: host, Echo: echo, OnCall: onCall,
-		OnEvent:  func(e string) { fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05.000"), e) },
 		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact}}
 	p.Attach()
 	if pc != nil {

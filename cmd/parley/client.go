@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleysip/parley/resolve"
@@ -58,32 +57,6 @@ func (f *clientFlags) network() (transport.Network, error) {
 	return n, nil
 }
 
-// ladder returns a tap printing every message to w as one line of a call
-// ladder — time, transport, local address, direction, remote address and
-// the first line — and, at level 2, the whole message under it.
-func ladder(w io.Writer, level int) func(transport.TapEvent) {
-	var mu sync.Mutex // taps run on the transport's goroutines
-	return func(ev transport.TapEvent) {
-		first, rest, _ := strings.Cut(string(ev.Data), "\r\n")
-		if strings.TrimSpace(first) == "" {
-			return // a CRLF keep-alive
-		}
-		arrow := "-->"
-		if ev.Direction == transport.Inbound {
-			arrow = "<--"
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%s %-4s %s %s %s  %s\n", ev.Time.Format("15:04:05.000"), ev.Network, ev.Local, arrow, ev.Remote, first)
-		if level > 1 {
-			for _, l := range strings.Split(strings.TrimRight(rest, "\r\n"), "\r\n") {
-				fmt.Fprintf(w, "    %s\n", l)
-			}
-			fmt.Fprintln(w)
-		}
-	}
-}
-
 // session is a client ready to send: a stack.Client, the next hop, and who
 // we are.
 type session struct {
@@ -103,7 +76,7 @@ func (f *clientFlags) open(cmd *cobra.Command) (*session, error) {
 	s := &session{flags: *f, network: n, stderr: cmd.ErrOrStderr()}
 	s.server = &stack.Server{Resolver: f.resolver()}
 	if f.verbose > 0 {
-		s.server.Tap = ladder(cmd.ErrOrStderr(), f.verbose)
+		s.server.Tap = newLadder(nil, cmd.ErrOrStderr(), f.verbose).tap
 	}
 	host := "127.0.0.1"
 	if f.local != "" {

@@ -206,7 +206,12 @@ func TestParleyAnswersSIPp(t *testing.T) {
 			if code := ans.wait(); code != 0 {
 				t.Fatalf("parley answer exit %d\n%s", code, ans)
 			}
-			wantLadder(t, ans, fmt.Sprintf("<-- INVITE from sip:sipp@127.0.0.1:%d", sippPort), "--> 180 Ringing", "--> 200 OK", "<-- ACK", "<-- BYE", "--> 200 OK")
+			parley := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+			if tc.transport == "tcp" {
+				parley += ";transport=tcp"
+			}
+			wantLadder(t, ans, "<-- INVITE "+fmt.Sprintf("sip:parley@127.0.0.1:%d;transport=%s", port, strings.ToUpper(tc.transport)),
+				"--> 180 Ringing (INVITE)", "--> 200 OK (INVITE)", "<-- ACK "+parley, "<-- BYE "+parley, "--> 200 OK (BYE)")
 			if sent, recv := rtpCounts(t, ans); sent < 20 || recv < 10 {
 				t.Errorf("RTP sent %d, received %d", sent, recv)
 			}
@@ -228,7 +233,8 @@ func TestParleyCallsSIPp(t *testing.T) {
 				t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
 			}
 			sippOK(t, wait)
-			wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 200 OK", "--> ACK", "--> BYE", "<-- 200 OK")
+			sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=%s", port, strings.ToUpper(tc.transport))
+			wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
 			if sent, recv := rtpCounts(t, call); sent < 20 || recv < 10 {
 				t.Errorf("RTP sent %d, received %d", sent, recv)
 			}
@@ -248,7 +254,9 @@ func TestParleyCallEarlyMedia(t *testing.T) {
 		t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
 	}
 	sippOK(t, wait)
-	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 183 Session Progress", "<-- 200 OK", "--> ACK", "--> BYE", "<-- 200 OK")
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 183 Session Progress (INVITE)", "<-- 200 OK (INVITE)",
+		"--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
 }
 
 // TestParleyCallLostACK: SIPp behaves as if Parley's ACK were lost and
@@ -264,7 +272,9 @@ func TestParleyCallLostACK(t *testing.T) {
 		t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
 	}
 	sippOK(t, wait)
-	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing", "<-- 200 OK", "--> ACK", "--> ACK (again, for a retransmitted 200)", "--> BYE", "<-- 200 OK")
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
 }
 
 // TestParleyMessageToSIPp: `parley message` sends a MESSAGE outside a

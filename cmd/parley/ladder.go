@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/transport"
+)
+
+// ladder prints the SIP messages a command sends and receives as a call
+// ladder: on short, one line per message (time, direction, request line
+// or status and method); on wire, at verbosity 1 one line with the
+// transport and both addresses, at 2 the whole message too.
+//
+// The transport taps a sent message after writing it, so the answer to a
+// request can be tapped first; the ladder holds a response whose request
+// it has not printed yet (same Via branch) for up to holdFor, so that the
+// lines keep the order of events.
+type ladder struct {
+	short, wire io.Writer
+	level       int
+
+	mu      sync.Mutex
+	sent    map[string]bool // branches of the requests printed, bounded
+	order   []string
+	pending []transport.TapEvent
+	timer   *time.Timer
+}
+
+const (
+	holdFor     = 50 * time.Millisecond
+	maxBranches = 256
+)
+
+func newLadder(short, wire io.Writer, level int) *ladder {
+	if level == 0 {
+		wire = nil
+	}
+	return &ladder{short: short, wire: wire, level: level, sent: make(map[string]bool)}
+}
+
+// tap is the transport tap; it never blocks for long (a mutex and a
+// write to the terminal).
+func (l *ladder) tap(ev transport.TapEvent) {
+	if len(strings.TrimSpace(string(ev.Data))) == 0 {
+		return // a CRLF keep-alive
+	}
+	m, err := sip.Parse(ev.Data)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		if res, ok := m.(*sip.Response); ok && ev.Direction == transport.Inbound {
+			if v := res.TopVia(); v != nil && !l.sent[v.Branch()] {
+				l.pending = append(l.pending, ev)
+				if l.timer == nil {
+					l.timer = time.AfterFunc(holdFor, l.flush)
+				}
+				return
+			}
+		}
+		if req, ok := m.(*sip.Request); ok && ev.Direction == transport.Outbound {
+			if v := req.TopVia(); v != nil {
+				l.remember(v.Branch())
+			}
+		}
+	}
+	l.print(ev, m)
+	// A request just printed may release held responses.
+	kept := l.pending[:0]
+	for _, p := range l.pending {
+		pm, _ := sip.Parse(p.Data)
+		if res, ok := pm.(*sip.Response); ok && res.TopVia() != nil && l.sent[res.TopVia().Branch()] {
+			l.print(p, pm)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	l.pending = kept
+}
+
+// flush prints the responses held too long.
+func (l *ladder) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.pending {
+		pm, _ := sip.Parse(p.Data)
+		l.print(p, pm)
+	}
+	l.pending, l.timer = nil, nil
+}
+
+func (l *ladder) remember(branch string) {
+	if l.sent[branch] {
+		return
+	}
+	if len(l.order) >= maxBranches {
+		delete(l.sent, l.order[0])
+		l.order = l.order[1:]
+	}
+	l.sent[branch] = true
+	l.order = append(l.order, branch)
+}
+
+func (l *ladder) print(ev transport.TapEvent, m sip.Message) {
+	arrow := "-->"
+	if ev.Direction == transport.Inbound {
+		arrow = "<--"
+	}
+	stamp := ev.Time.Format("15:04:05.000")
+	if l.short != nil {
+		fmt.Fprintf(l.short, "%s %s %s\n", stamp, arrow, summary(m, ev.Data))
+	}
+	if l.wire == nil {
+		return
+	}
+	first, rest, _ := strings.Cut(string(ev.Data), "\r\n")
+	fmt.Fprintf(l.wire, "%s %-4s %s %s %s  %s\n", stamp, ev.Network, ev.Local, arrow, ev.Remote, first)
+	if l.level > 1 {
+		for _, line := range strings.Split(strings.TrimRight(rest, "\r\n"), "\r\n") {
+			fmt.Fprintf(l.wire, "    %s\n", line)
+		}
+		fmt.Fprintln(l.wire)
+	}
+}
+
+// summary is a message's ladder label: "INVITE sip:bob@host" or "180
+// Ringing (INVITE)".
+func summary(m sip.Message, data []byte) string {
+	switch m := m.(type) {
+	case *sip.Request:
+		return string(m.Method) + " " + m.URI.String()
+	case *sip.Response:
+		s := fmt.Sprintf("%d %s", m.StatusCode, m.Reason)
+		if cs, ok := m.CSeq(); ok {
+			s += " (" + string(cs.Method) + ")"
+		}
+		return s
+	}
+	first, _, _ := strings.Cut(string(data), "\r\n")
+	return first + " (unparsable)"
+}
