@@ -323,3 +323,88 @@ func freeTCPPort(t *testing.T) int {
 	t.Fatal("no port free for both TCP and UDP")
 	return 0
 }
+
+// sippCallsParley starts `parley answer` with args, runs the one-call SIPp
+// UAC scenario xml against it (RTP echoed), and returns the answer process
+// once it has exited 0 and SIPp has succeeded.
+func sippCallsParley(t *testing.T, xml string, args ...string) (ans *parleyProc, port int) {
+	t.Helper()
+	port = freeTCPPort(t)
+	ans = startParley(t, 30*time.Second, append([]string{"answer", "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1"}, args...)...)
+	ans.waitFor(t, "answering calls at")
+	_, wait := sipp(t, 30*time.Second, "-sf", scenario(xml), fmt.Sprintf("127.0.0.1:%d", port),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)),
+		"-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
+	if err, out := wait(); err != nil {
+		t.Fatalf("SIPp failed: %v\n%s\nparley:\n%s", err, out, ans)
+	}
+	if code := ans.wait(); code != 0 {
+		t.Fatalf("parley answer exit %d\n%s", code, ans)
+	}
+	return ans, port
+}
+
+// TestParleyAnswersEarlyMedia: `parley answer --early-media` answers with
+// 183 and SDP at once, sends RTP during the --ring time, then 200.
+func TestParleyAnswersEarlyMedia(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_early.xml", "--early-media", "--ring", "500ms")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	wantLadder(t, ans, "<-- INVITE "+me, "--> 183 Session Progress (INVITE)", "--> 200 OK (INVITE)", "<-- ACK "+me, "<-- BYE "+me, "--> 200 OK (BYE)")
+	if !strings.Contains(ans.stdout.String(), "--- early media") {
+		t.Errorf("no early media\n%s", ans)
+	}
+	// 500 ms of early media and 500 ms of call: about 50 packets; with
+	// RTP only after the 200 there would be about 25.
+	if sent, recv := rtpCounts(t, ans); sent < 40 || recv < 30 {
+		t.Errorf("RTP sent %d, received %d", sent, recv)
+	}
+}
+
+// TestParleyAnswersPRACK: a caller supporting 100rel gets a reliable 180
+// from `parley answer --100rel` (Require: 100rel, RSeq), PRACKs it, and
+// only then is the call answered (RFC 3262).
+func TestParleyAnswersPRACK(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_prack.xml", "--100rel", "--ring", "200ms")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	wantLadder(t, ans, "<-- INVITE "+me, "--> 180 Ringing (INVITE)", "<-- PRACK "+me, "--> 200 OK (PRACK)", "--> 200 OK (INVITE)",
+		"<-- ACK "+me, "<-- BYE "+me, "--> 200 OK (BYE)")
+}
+
+// TestParleyAnswerNeverACKed: SIPp never ACKs; `parley answer` (T1 = 50
+// ms) retransmits the 200 with T1 doubling up to T2, and after 64·T1 =
+// 3.2 s ends the session with BYE (§13.3.1.4).
+func TestParleyAnswerNeverACKed(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_noack.xml", "--t1", "50ms")
+	got := ladder(ans.stdout.String())
+	oks := 0
+	for _, l := range got {
+		if l == "--> 200 OK (INVITE)" {
+			oks++
+		}
+	}
+	// 0, 50, 150, 350, 750, 1150 ... 3150 ms: T2 = 8·T1 = 400 ms caps the
+	// interval, so about 10 copies in 3.2 s.
+	if oks < 7 || oks > 12 {
+		t.Errorf("%d copies of the 200, want about 10\n%s", oks, ans)
+	}
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	want := []string{"<-- INVITE " + me, "--> 180 Ringing (INVITE)"}
+	for range oks {
+		want = append(want, "--> 200 OK (INVITE)")
+	}
+	var bye string
+	if n := len(got); n >= 2 {
+		bye = got[n-2]
+	}
+	if !strings.HasPrefix(bye, "--> BYE sip:sipp@127.0.0.1:") {
+		t.Errorf("no BYE after the 200s\n%s", ans)
+	}
+	want = append(want, bye, "<-- 200 OK (BYE)")
+	wantLadder(t, ans, want...)
+	if !strings.Contains(ans.stdout.String(), "no ACK") {
+		t.Errorf("the end of the call does not say why\n%s", ans)
+	}
+}
