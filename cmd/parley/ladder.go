@@ -16,16 +16,16 @@ import (
 // or status and method); on wire, at verbosity 1 one line with the
 // transport and both addresses, at 2 the whole message too.
 //
-// The transport taps a sent message after writing it, so the answer to a
-// request can be tapped first; the ladder holds a response whose request
-// it has not printed yet (same Via branch) for up to holdFor, so that the
-// lines keep the order of events.
+// The transport taps a sent message after writing it, so the answer to it
+// can be tapped first; the ladder holds a received response, ACK or PRACK
+// whose cause it has not printed yet for up to holdFor, so that the lines
+// keep the order of events.
 type ladder struct {
 	short, wire io.Writer
 	level       int
 
 	mu      sync.Mutex
-	sent    map[string]bool // branches of the requests printed, bounded
+	sent    map[string]bool // what the messages printed can be answered by (see causes), bounded
 	order   []string
 	pending []transport.TapEvent
 	timer   *time.Timer
@@ -53,36 +53,90 @@ func (l *ladder) tap(ev transport.TapEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
-		if res, ok := m.(*sip.Response); ok && ev.Direction == transport.Inbound {
-			if v := res.TopVia(); v != nil && !l.sent[v.Branch()] {
-				l.pending = append(l.pending, ev)
-				if l.timer == nil {
-					l.timer = time.AfterFunc(holdFor, l.flush)
-				}
-				return
+		if k := waitsFor(ev, m); k != "" && !l.sent[k] {
+			l.pending = append(l.pending, ev)
+			if l.timer == nil {
+				l.timer = time.AfterFunc(holdFor, l.flush)
 			}
+			return
 		}
-		if req, ok := m.(*sip.Request); ok && ev.Direction == transport.Outbound {
-			if v := req.TopVia(); v != nil {
-				l.remember(v.Branch())
-			}
+		for _, k := range causes(ev, m) {
+			l.remember(k)
 		}
 	}
 	l.print(ev, m)
-	// A request just printed may release held responses.
-	kept := l.pending[:0]
-	for _, p := range l.pending {
-		pm, _ := sip.Parse(p.Data)
-		if res, ok := pm.(*sip.Response); ok && res.TopVia() != nil && l.sent[res.TopVia().Branch()] {
-			l.print(p, pm)
-			continue
+	// What was just printed may release held messages.
+	for released := true; released; {
+		released = false
+		kept := l.pending[:0]
+		for _, p := range l.pending {
+			pm, _ := sip.Parse(p.Data)
+			if k := waitsFor(p, pm); k == "" || l.sent[k] {
+				for _, k := range causes(p, pm) {
+					l.remember(k)
+				}
+				l.print(p, pm)
+				released = true
+				continue
+			}
+			kept = append(kept, p)
 		}
-		kept = append(kept, p)
+		l.pending = kept
 	}
-	l.pending = kept
 }
 
-// flush prints the responses held too long.
+// waitsFor names what a received message answers, so that it is printed
+// after it: a response its request (by Via branch), an ACK the final
+// response it acknowledges, a PRACK the reliable provisional (RFC 3262
+// RAck). "" means nothing.
+func waitsFor(ev transport.TapEvent, m sip.Message) string {
+	if ev.Direction != transport.Inbound {
+		return ""
+	}
+	switch m := m.(type) {
+	case *sip.Response:
+		if v := m.TopVia(); v != nil {
+			return "b|" + v.Branch()
+		}
+	case *sip.Request:
+		cs, _ := m.CSeq()
+		switch m.Method {
+		case sip.ACK:
+			return fmt.Sprintf("f|%s|%d", m.CallID(), cs.Seq)
+		case sip.PRACK:
+			var rseq, seq uint32
+			if _, err := fmt.Sscanf(m.Get("RAck"), "%d %d", &rseq, &seq); err == nil {
+				return fmt.Sprintf("r|%s|%d|%d", m.CallID(), seq, rseq)
+			}
+		}
+	}
+	return ""
+}
+
+// causes names what a sent message can be answered by (see waitsFor).
+func causes(ev transport.TapEvent, m sip.Message) []string {
+	if ev.Direction != transport.Outbound {
+		return nil
+	}
+	switch m := m.(type) {
+	case *sip.Request:
+		if v := m.TopVia(); v != nil {
+			return []string{"b|" + v.Branch()}
+		}
+	case *sip.Response:
+		cs, _ := m.CSeq()
+		if m.StatusCode >= 200 {
+			return []string{fmt.Sprintf("f|%s|%d", m.CallID(), cs.Seq)}
+		}
+		var rseq uint32
+		if _, err := fmt.Sscanf(m.Get("RSeq"), "%d", &rseq); err == nil {
+			return []string{fmt.Sprintf("r|%s|%d|%d", m.CallID(), cs.Seq, rseq)}
+		}
+	}
+	return nil
+}
+
+// flush prints the messages held too long.
 func (l *ladder) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -93,16 +147,16 @@ func (l *ladder) flush() {
 	l.pending, l.timer = nil, nil
 }
 
-func (l *ladder) remember(branch string) {
-	if l.sent[branch] {
+func (l *ladder) remember(key string) {
+	if l.sent[key] {
 		return
 	}
 	if len(l.order) >= maxBranches {
 		delete(l.sent, l.order[0])
 		l.order = l.order[1:]
 	}
-	l.sent[branch] = true
-	l.order = append(l.order, branch)
+	l.sent[key] = true
+	l.order = append(l.order, key)
 }
 
 func (l *ladder) print(ev transport.TapEvent, m sip.Message) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -37,5 +38,37 @@ func TestLadderOrder(t *testing.T) {
 	}
 	if !strings.Contains(w, "UDP  127.0.0.1:5060 --> 127.0.0.1:5060  INVITE sip:bob@127.0.0.1 SIP/2.0\n    Via: SIP/2.0/UDP") {
 		t.Errorf("-vv wire view:\n%s", w)
+	}
+}
+
+// An ACK tapped before the 2xx it acknowledges, and a PRACK before its
+// reliable provisional, wait for them.
+func TestLadderHoldsACKAndPRACK(t *testing.T) {
+	const base = "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK%s\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>;tag=2\r\nCall-ID: c\r\nCSeq: %s\r\n%sContent-Length: 0\r\n\r\n"
+	msg := func(first, branch, cseq, extra string) []byte {
+		return []byte(first + "\r\n" + fmt.Sprintf(base, branch, cseq, extra))
+	}
+	var short bytes.Buffer
+	l := newLadder(&short, nil, 0)
+	ap := netip.MustParseAddrPort("127.0.0.1:5060")
+	now := time.Now()
+	for _, ev := range []struct {
+		dir  transport.Direction
+		data []byte
+	}{
+		{transport.Inbound, msg("PRACK sip:bob@127.0.0.1 SIP/2.0", "p", "2 PRACK", "RAck: 1 1 INVITE\r\n")},
+		{transport.Outbound, msg("SIP/2.0 180 Ringing", "i", "1 INVITE", "Require: 100rel\r\nRSeq: 1\r\n")},
+		{transport.Inbound, msg("ACK sip:bob@127.0.0.1 SIP/2.0", "a", "1 ACK", "")},
+		{transport.Outbound, msg("SIP/2.0 200 OK", "i", "1 INVITE", "")},
+	} {
+		l.tap(transport.TapEvent{Direction: ev.dir, Network: transport.UDP, Local: ap, Remote: ap, Time: now, Data: ev.data})
+	}
+	l.mu.Lock()
+	got := short.String()
+	l.mu.Unlock()
+	stamp := now.Format("15:04:05.000")
+	want := stamp + " --> 180 Ringing (INVITE)\n" + stamp + " <-- PRACK sip:bob@127.0.0.1\n" + stamp + " --> 200 OK (INVITE)\n" + stamp + " <-- ACK sip:bob@127.0.0.1\n"
+	if got != want {
+		t.Errorf("ladder:\n%s\nwant:\n%s", got, want)
 	}
 }

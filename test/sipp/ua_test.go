@@ -408,3 +408,103 @@ func TestParleyAnswerNeverACKed(t *testing.T) {
 		t.Errorf("the end of the call does not say why\n%s", ans)
 	}
 }
+
+// parleyCallsSIPp runs `parley call` with args against the one-call SIPp
+// UAS scenario xml and returns the call process (exited 0) and SIPp's
+// port, once SIPp has succeeded.
+func parleyCallsSIPp(t *testing.T, xml string, sippArgs []string, args ...string) (*parleyProc, int) {
+	t.Helper()
+	port, wait := sippUAS(t, xml, "u1", sippArgs...)
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	call := startParley(t, 40*time.Second, append(append([]string{"call"}, args...), target)...)
+	if code := call.wait(); code != 0 {
+		_, out := wait()
+		t.Fatalf("parley call exit %d\n%s\nSIPp:\n%s", code, call, out)
+	}
+	if err, out := wait(); err != nil {
+		t.Fatalf("SIPp failed: %v\n%s\nparley:\n%s", err, out, call)
+	}
+	return call, port
+}
+
+// TestParleyCallCancel: `parley call --cancel-after` sends CANCEL after
+// the 180 (§9.1), with a Reason (RFC 3326); SIPp answers 200 and 487, and
+// Parley's INVITE transaction ACKs the 487. parley exits 0 (cancelled as
+// asked).
+func TestParleyCallCancel(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_cancel.xml", nil, "--cancel-after", "300ms")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "--> CANCEL "+target, "<-- 200 OK (CANCEL)",
+		"<-- 487 Request Terminated (INVITE)", "--> ACK "+target)
+	if !strings.Contains(call.stdout.String(), "--- call cancelled") {
+		t.Errorf("no cancellation reported\n%s", call)
+	}
+}
+
+// TestParleyCallForked2xx: two 2xx with different To tags (two forked
+// legs) reach `parley call`: it ACKs both (§13.2.2.4), keeps the first and
+// sends BYE on the second at once; the first ends with BYE later.
+func TestParleyCallForked2xx(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_fork.xml", nil, "--duration", "1s")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)", "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
+
+// TestParleyCallHoldResume: `parley call --hold` sends a re-INVITE with
+// a=sendonly (RFC 3264 §8.4), then one with a=sendrecv; SIPp checks both.
+func TestParleyCallHoldResume(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_hold.xml", nil, "--duration", "1500ms", "--hold", "300ms")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> INVITE "+sippC, "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> INVITE "+sippC, "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> BYE "+sippC, "<-- 200 OK (BYE)")
+	for _, ev := range []string{"--- on hold", "--- resumed"} {
+		if !strings.Contains(call.stdout.String(), ev) {
+			t.Errorf("no %q\n%s", ev, call)
+		}
+	}
+}
+
+// TestParleyCallGlare: SIPp sends its own re-INVITE while Parley's is
+// pending; Parley answers it 491, gets 491 for its own, and retries after
+// the §14.1 delay (2.1-4 s for the Call-ID owner), which succeeds.
+func TestParleyCallGlare(t *testing.T) {
+	sippPath(t)
+	start := time.Now()
+	call, port := parleyCallsSIPp(t, "ua_uas_glare.xml", nil, "--duration", "6s", "--hold", "300ms")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	me := ""
+	for _, l := range ladder(call.stdout.String()) {
+		if strings.HasPrefix(l, "<-- INVITE ") {
+			me = strings.TrimPrefix(l, "<-- INVITE ")
+		}
+	}
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> INVITE "+sippC, "<-- INVITE "+me, "--> 491 Request Pending (INVITE)", "<-- ACK "+me,
+		"<-- 491 Request Pending (INVITE)", "--> ACK "+sippC,
+		"--> INVITE "+sippC, "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> INVITE "+sippC, "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> BYE "+sippC, "<-- 200 OK (BYE)")
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("the call took %v: the retry did not wait the §14.1 time", d)
+	}
+}
+
+// TestParleyCallPRACK: SIPp sends a reliable 180 (Require: 100rel, RSeq);
+// `parley call` PRACKs it with RAck before the 200 (RFC 3262 §4).
+func TestParleyCallPRACK(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_prack.xml", nil, "--duration", "500ms")
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "--> PRACK "+sippC, "<-- 200 OK (PRACK)",
+		"<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
