@@ -146,7 +146,8 @@ type Session struct {
 	final       bool
 	wClosed     bool
 	finalSent   chan struct{}
-	acked       chan struct{} // closed on the ACK of our 2xx, or when waiting for it ends
+	acked       chan struct{} // closed on the ACK of our last 2xx to an INVITE, or when waiting for it ends
+	offerIn2xx  uint32        // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
 	earlyAnswer *sdp.Session  // answer sent in an unreliable provisional, repeated in the 2xx
 
 	// re-INVITE and UPDATE (§14, RFC 3311)
@@ -1080,6 +1081,7 @@ func (s *Session) Accept() error {
 			offer := sdp.NewOffer(s.Media)
 			if err := s.neg.LocalOffer(offer); err == nil {
 				setSDP(ok, offer)
+				s.offerIn2xx = s.invSeq
 			}
 		}
 	}
@@ -1162,9 +1164,11 @@ func (s *Session) Reject(code sip.StatusCode) error {
 // late offer.
 func (s *Session) receiveAck(ack *sip.Request) {
 	body, err := sdpOf(ack.ContentType(), ack.Body)
+	cs, _ := ack.CSeq()
 	s.mu.Lock()
 	media := false
-	if s.neg.State() == sdp.HaveLocalOffer {
+	if s.offerIn2xx != 0 && s.offerIn2xx == cs.Seq && s.neg.State() == sdp.HaveLocalOffer {
+		s.offerIn2xx = 0
 		if err == nil && body != nil && s.neg.RemoteAnswer(body) == nil {
 			media = true
 		} else {
