@@ -113,7 +113,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 		s.mu.Unlock()
 		return nil, nil, ErrSessionEnded
 	}
-	s.addCommon(&req.Header, true)
+	s.addCommon(&req.Header, true, true)
 	setSDP(req, offer)
 	s.reinviting = true
 	s.mu.Unlock()
@@ -160,6 +160,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 			}
 		}
 	}
+	s.noteRecvInfo(&res.Header)
 	s.acks[ackKey{d.ID().RemoteTag, cs.Seq}] = ack
 	s.mu.Unlock()
 	s.sendAck(d, ack)
@@ -216,8 +217,9 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 	}
 	s.mu.Lock()
 	s.serving = true
+	s.noteRecvInfo(&req.Header)
 	ok200 := sip.NewResponse(req, sip.StatusOK)
-	s.addCommon(&ok200.Header, true)
+	s.addCommon(&ok200.Header, true, req.Has(string(sip.HeaderRecvInfo)))
 	answered := false
 	if s.hasMedia() {
 		if offer != nil {

@@ -81,7 +81,7 @@ func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*s
 		return nil, nil, ErrSessionEnded
 	}
 	// UPDATE is a target refresh request (RFC 3311 §5.1): Contact.
-	s.addCommon(&req.Header, true)
+	s.addCommon(&req.Header, true, true)
 	setSDP(req, offer)
 	s.mu.Unlock()
 
@@ -94,6 +94,7 @@ func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*s
 		s.mu.Unlock()
 		return res, d, err
 	}
+	s.noteRecvInfo(&res.Header)
 	media := false
 	if offer != nil {
 		body, perr := sdpOf(res.ContentType(), res.Body)
@@ -132,8 +133,9 @@ func (u *UA) serveUpdate(_ context.Context, w stack.ResponseWriter, req *sip.Req
 		return
 	}
 	s.mu.Lock()
+	s.noteRecvInfo(&req.Header)
 	ok := sip.NewResponse(req, sip.StatusOK)
-	s.addCommon(&ok.Header, true)
+	s.addCommon(&ok.Header, true, req.Has(string(sip.HeaderRecvInfo)))
 	media := false
 	if offer != nil {
 		switch s.neg.State() {
