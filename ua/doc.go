@@ -32,6 +32,20 @@
 //     after 64·T1, one outstanding at a time; the UAC PRACKs with RAck
 //     and drops retransmitted and out-of-order RSeq; offer/answer in
 //     reliable provisionals and PRACK (§5).
+//   - UPDATE (RFC 3311) in early and confirmed dialogs: Session.Update,
+//     491 for an offer crossing ours, 500 + Retry-After while a received
+//     offer is unanswered (§5.2).
+//   - MESSAGE (RFC 3428) in and out of dialog: UA.Message,
+//     Session.Message, UA.OnMessage; 413 above UA.MaxMessageSize (1300
+//     bytes by default), and ErrTooLarge instead of sending more over UDP
+//     (§8).
+//   - INFO (RFC 6086): Info Packages registered with
+//     Capabilities.AddInfoPackages and listed in Recv-Info (empty in every
+//     initial INVITE, §5.2.3), Session.Info only for packages the peer
+//     listed, 469 with Recv-Info for others, legacy INFO, UA.OnInfo.
+//   - OPTIONS (§11.2) answered with Allow, Supported and Accept from the
+//     registry, where the UA registers INVITE, ACK, BYE, CANCEL, OPTIONS,
+//     PRACK, UPDATE, INFO, MESSAGE and 100rel.
 //
 // Also: [NewRequest] builds out-of-dialog requests (§8.1.1),
 // [Registration] is the registration client (§10.2), and [Phone] is the

@@ -131,7 +131,6 @@ func (u *UA) servePrack(_ context.Context, w stack.ResponseWriter, req *sip.Requ
 		return
 	}
 	s.unpracked = nil
-	close(p.pracked)
 	res := sip.NewResponse(req, sip.StatusOK)
 	media := false
 	if perr == nil && body != nil && s.hasMedia() {
@@ -151,6 +150,9 @@ func (u *UA) servePrack(_ context.Context, w stack.ResponseWriter, req *sip.Requ
 	}
 	s.mu.Unlock()
 	_ = w.Respond(res)
+	// Retransmissions stop, and Progress returns, once the PRACK is
+	// answered.
+	close(p.pracked)
 	if media {
 		s.notifyMedia()
 	}

@@ -78,15 +78,26 @@ func (s *Session) newOffer(change func(*sdp.Session)) (*sdp.Session, error) {
 }
 
 func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (*sip.Response, *dialog.Dialog, error) {
+	// §14.1: "a UAC MUST NOT initiate a new INVITE transaction within a
+	// dialog while another INVITE transaction is in progress in either
+	// direction": wait for the ACK of the last 2xx we sent (or the end of
+	// its retransmissions).
+	s.mu.Lock()
+	acked := s.acked
+	s.mu.Unlock()
+	if acked != nil {
+		select {
+		case <-acked:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	if s.state != SessionConfirmed || s.dlg == nil {
 		s.mu.Unlock()
 		return nil, nil, ErrWrongState
 	}
-	// §14.1: "a UAC MUST NOT initiate a new INVITE transaction within a
-	// dialog while another INVITE transaction is in progress in either
-	// direction".
-	if s.reinviting || s.serving || (!s.outgoing && s.acked != nil && !closed(s.acked)) {
+	if s.reinviting || s.serving {
 		s.mu.Unlock()
 		return nil, nil, ErrPending
 	}
@@ -102,7 +113,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 		s.mu.Unlock()
 		return nil, nil, ErrSessionEnded
 	}
-	s.addCommon(&req.Header, true)
+	s.addCommon(&req.Header, true, true)
 	setSDP(req, offer)
 	s.reinviting = true
 	s.mu.Unlock()
@@ -149,6 +160,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 			}
 		}
 	}
+	s.noteRecvInfo(&res.Header)
 	s.acks[ackKey{d.ID().RemoteTag, cs.Seq}] = ack
 	s.mu.Unlock()
 	s.sendAck(d, ack)
@@ -156,15 +168,6 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 		s.notifyMedia()
 	}
 	return res, d, nil
-}
-
-func closed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // serveReinvite answers an INVITE within a dialog (§14.2).
@@ -214,8 +217,9 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 	}
 	s.mu.Lock()
 	s.serving = true
+	s.noteRecvInfo(&req.Header)
 	ok200 := sip.NewResponse(req, sip.StatusOK)
-	s.addCommon(&ok200.Header, true)
+	s.addCommon(&ok200.Header, true, req.Has(string(sip.HeaderRecvInfo)))
 	answered := false
 	if s.hasMedia() {
 		if offer != nil {
@@ -241,14 +245,21 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 			setSDP(ok200, a)
 			answered = true
 		} else if o := s.neg.Refresh(); o != nil && s.neg.LocalOffer(o) == nil {
-			// §14.2: a re-INVITE without an offer asks for one in the 2xx.
+			// §14.2: a re-INVITE without an offer asks for one in the 2xx;
+			// the answer comes in the ACK.
 			setSDP(ok200, o)
+			cs, _ := req.CSeq()
+			s.offerIn2xx = cs.Seq
 		}
 	}
 	cs, _ := req.CSeq()
 	ackCh := d.AckFor(cs.Seq)
 	err := w.Respond(ok200)
 	s.serving = false
+	acked := make(chan struct{})
+	if err == nil {
+		s.acked = acked
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return
@@ -260,5 +271,5 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 	if tw, ok := w.(stack.TxWriter); ok {
 		tx = tw.Transaction()
 	}
-	s.retransmit2xx(tx, ok200, ackCh, nil)
+	s.retransmit2xx(tx, ok200, ackCh, acked)
 }

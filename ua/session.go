@@ -146,7 +146,8 @@ type Session struct {
 	final       bool
 	wClosed     bool
 	finalSent   chan struct{}
-	acked       chan struct{} // closed on the ACK of our 2xx, or when waiting for it ends
+	acked       chan struct{} // closed on the ACK of our last 2xx to an INVITE, or when waiting for it ends
+	offerIn2xx  uint32        // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
 	earlyAnswer *sdp.Session  // answer sent in an unreliable provisional, repeated in the 2xx
 
 	// re-INVITE and UPDATE (§14, RFC 3311)
@@ -378,8 +379,12 @@ func (s *Session) dropLeg(d *dialog.Dialog) {
 // addCommon adds the headers that describe this UA to a request or
 // response that can set up or modify the session: Contact (§8.1.1.8,
 // §12.1.1), Allow and Supported (§13.2.1: "the UAC SHOULD include the
-// Allow and Supported header fields"), and Recv-Info (RFC 6086 §5.2.2).
-func (s *Session) addCommon(h *sip.Header, contact bool) {
+// Allow and Supported header fields"), and Recv-Info when recvInfo is set
+// (RFC 6086 §5.2.3: "The sender of an initial INVITE request MUST include
+// a Recv-Info header field ..., even if the sender is not willing to
+// receive INFO requests associated with any Info Package"; a response
+// carries one only if its request did).
+func (s *Session) addCommon(h *sip.Header, contact, recvInfo bool) {
 	u := s.ua
 	if contact && u.Identity.Contact != nil {
 		h.SetContacts(sip.Contact{NameAddr: *u.Identity.Contact})
@@ -388,8 +393,16 @@ func (s *Session) addCommon(h *sip.Header, contact bool) {
 	if len(u.Capabilities.OptionTags) > 0 {
 		_ = h.Add(string(sip.HeaderSupported), strings.Join(u.Capabilities.OptionTags, ", "))
 	}
-	if len(u.Capabilities.InfoPackages) > 0 {
+	if recvInfo {
 		_ = h.Add(string(sip.HeaderRecvInfo), strings.Join(u.Capabilities.InfoPackages, ", "))
+	}
+}
+
+// noteRecvInfo records the peer's Info Packages from a message that has a
+// Recv-Info header (RFC 6086 §5.2). Called with s.mu held.
+func (s *Session) noteRecvInfo(h *sip.Header) {
+	if h.Has(string(sip.HeaderRecvInfo)) {
+		s.remoteInfo = recvInfo(h)
 	}
 }
 
@@ -434,7 +447,7 @@ func recvInfo(h *sip.Header) []string {
 func (s *Session) Invite(ctx context.Context) error {
 	u := s.ua
 	inv := NewRequest(sip.INVITE, s.target, u.Identity)
-	s.addCommon(&inv.Header, true)
+	s.addCommon(&inv.Header, true, true)
 	if s.opts.Require100rel && !u.Disable100rel {
 		// RFC 3262 §4: "it inserts a Require header field with the
 		// option tag 100rel into the request".
@@ -534,6 +547,7 @@ func (s *Session) onProvisional(res *sip.Response) {
 		}
 		if l != nil {
 			s.lastLeg = l
+			s.noteRecvInfo(&res.Header)
 		}
 	}
 	// RFC 3262 §4: a 101–199 with Require: 100rel is reliable.
@@ -683,6 +697,7 @@ func (s *Session) on2xx(res *sip.Response) {
 	media := false
 	if keep {
 		s.dlg, s.state, s.final = l.dlg, SessionConfirmed, true
+		s.noteRecvInfo(&res.Header)
 		body, err := sdpOf(res.ContentType(), res.Body)
 		switch {
 		case err != nil:
@@ -964,7 +979,7 @@ func (s *Session) response(code sip.StatusCode) *sip.Response {
 		for _, rr := range s.inv.RecordRoutes() {
 			_ = res.Add(string(sip.HeaderRecordRoute), rr.String())
 		}
-		s.addCommon(&res.Header, true)
+		s.addCommon(&res.Header, true, s.inv.Has(string(sip.HeaderRecvInfo)))
 	}
 	return res
 }
@@ -1080,6 +1095,7 @@ func (s *Session) Accept() error {
 			offer := sdp.NewOffer(s.Media)
 			if err := s.neg.LocalOffer(offer); err == nil {
 				setSDP(ok, offer)
+				s.offerIn2xx = s.invSeq
 			}
 		}
 	}
@@ -1162,9 +1178,11 @@ func (s *Session) Reject(code sip.StatusCode) error {
 // late offer.
 func (s *Session) receiveAck(ack *sip.Request) {
 	body, err := sdpOf(ack.ContentType(), ack.Body)
+	cs, _ := ack.CSeq()
 	s.mu.Lock()
 	media := false
-	if s.neg.State() == sdp.HaveLocalOffer {
+	if s.offerIn2xx != 0 && s.offerIn2xx == cs.Seq && s.neg.State() == sdp.HaveLocalOffer {
+		s.offerIn2xx = 0
 		if err == nil && body != nil && s.neg.RemoteAnswer(body) == nil {
 			media = true
 		} else {

@@ -81,7 +81,7 @@ func (u *UA) init() {
 			u.Capabilities = &Capabilities{}
 		}
 		c := u.Capabilities
-		c.AddMethods(sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.PRACK)
+		c.AddMethods(sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.PRACK, sip.UPDATE, sip.INFO, sip.MESSAGE)
 		if !u.Disable100rel {
 			c.AddOptionTags("100rel") // RFC 3262
 		}
@@ -108,6 +108,9 @@ func (u *UA) Handler() stack.Handler {
 	mux.HandleFunc(sip.INVITE, u.serveInvite)
 	mux.HandleFunc(sip.BYE, u.serveBye)
 	mux.HandleFunc(sip.PRACK, u.servePrack)
+	mux.HandleFunc(sip.UPDATE, u.serveUpdate)
+	mux.HandleFunc(sip.INFO, u.serveInfo)
+	mux.HandleFunc(sip.MESSAGE, u.serveMessage)
 	return stack.Chain(mux, Validate(u.Capabilities, u.Server.Transactions()))
 }
 
