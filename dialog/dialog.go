@@ -72,6 +72,7 @@ type Dialog struct {
 	secure       bool
 	initiator    bool
 	acks         map[uint32]chan struct{} // INVITE CSeq -> closed on its ACK
+	usages       map[string]struct{}      // RFC 5057 usages sharing the dialog
 }
 
 // createsDialog reports whether method can create a dialog (RFC 3261
@@ -395,4 +396,48 @@ func (d *Dialog) ReceiveResponse(res *sip.Response) error {
 		}
 	}
 	return nil
+}
+
+// Confirm moves an early dialog to the confirmed state. A UAS calls it
+// when it sends the 2xx to the dialog-creating INVITE after reliable or
+// unreliable provisional responses created the dialog early (§12.1.1,
+// §13.3.1.4); a UAC confirms through ReceiveResponse.
+func (d *Dialog) Confirm() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state == Early {
+		d.state = Confirmed
+	}
+}
+
+// AddUsage records that a usage (RFC 5057 §3: the INVITE usage, or a
+// subscription usage named by its Event package and id) shares the dialog.
+func (d *Dialog) AddUsage(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.usages == nil {
+		d.usages = make(map[string]struct{})
+	}
+	d.usages[name] = struct{}{}
+}
+
+// RemoveUsage ends one usage. RFC 5057 §5.1: the dialog ends with its last
+// usage, so when none is left the dialog is terminated and RemoveUsage
+// reports true.
+func (d *Dialog) RemoveUsage(name string) (last bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.usages, name)
+	if len(d.usages) == 0 {
+		d.state = Terminated
+		return true
+	}
+	return false
+}
+
+// Usages returns the number of usages sharing the dialog.
+func (d *Dialog) Usages() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.usages)
 }

@@ -3,6 +3,7 @@ package dialog
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/parleysip/parley/transaction"
@@ -50,6 +51,62 @@ func Retransmit2xx(ctx context.Context, t transaction.Timers, reliable bool, sen
 				}
 			}
 			interval = min(2*interval, t2)
+			tick.Reset(interval)
+		}
+	}
+}
+
+// GlareDelay returns how long a UAC waits before retrying a re-INVITE
+// (or UPDATE) rejected with 491 Request Pending, §14.1: "If the UAC is the
+// owner of the Call-ID of the dialog ID (meaning it generated the value),
+// T has a randomly chosen value between 2.1 and 4 seconds in units of 10
+// ms. If the UAC is not the owner of the Call-ID of the dialog ID, T has a
+// randomly chosen value of between 0 and 2 seconds in units of 10 ms."
+// rnd returns a uniform integer in [0, n); nil means math/rand/v2.
+func GlareDelay(owner bool, rnd func(n int) int) time.Duration {
+	if rnd == nil {
+		rnd = rand.IntN
+	}
+	if owner {
+		return time.Duration(210+rnd(191)) * 10 * time.Millisecond // 2.10 … 4.00 s
+	}
+	return time.Duration(rnd(201)) * 10 * time.Millisecond // 0 … 2.00 s
+}
+
+// ErrNoPrack is returned by [RetransmitReliable] when no PRACK arrived
+// within 64·T1; RFC 3262 §3: "the UAS SHOULD reject the original request
+// with a 5xx response".
+var ErrNoPrack = errors.New("dialog: no PRACK for the reliable provisional response within 64*T1")
+
+// RetransmitReliable is the UAS core's retransmission of a reliable
+// provisional response, RFC 3262 §3: it "is passed to the transaction
+// layer periodically with an interval that starts at T1 seconds and
+// doubles for each retransmission" — without the T2 cap of 2xx
+// retransmissions — until the PRACK arrives (pracked closed). reliable
+// says the transport is reliable: nothing is re-sent, the PRACK is still
+// awaited. It returns nil on PRACK, ErrNoPrack after 64·T1, or ctx's
+// error.
+func RetransmitReliable(ctx context.Context, t transaction.Timers, reliable bool, send func() error, pracked <-chan struct{}) error {
+	giveUp := time.NewTimer(64 * t.A())
+	defer giveUp.Stop()
+	interval := t.A()
+	tick := time.NewTimer(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-pracked:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-giveUp.C:
+			return ErrNoPrack
+		case <-tick.C:
+			if !reliable {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+			interval *= 2
 			tick.Reset(interval)
 		}
 	}

@@ -92,3 +92,106 @@ func ackWithSeq(a *sip.Request, seq uint32) *sip.Request {
 	b.SetCSeq(sip.CSeq{Seq: seq, Method: sip.ACK})
 	return b
 }
+
+// TestGlareDelay checks the §14.1 ranges and the 10 ms unit at both ends.
+func TestGlareDelay(t *testing.T) {
+	lo := func(int) int { return 0 }
+	hi := func(n int) int { return n - 1 }
+	cases := []struct {
+		owner bool
+		rnd   func(int) int
+		want  time.Duration
+	}{
+		{true, lo, 2100 * time.Millisecond}, {true, hi, 4 * time.Second},
+		{false, lo, 0}, {false, hi, 2 * time.Second},
+	}
+	for _, c := range cases {
+		if got := GlareDelay(c.owner, c.rnd); got != c.want {
+			t.Errorf("GlareDelay(owner=%v) = %v, want %v", c.owner, got, c.want)
+		}
+	}
+	for range 200 {
+		d := GlareDelay(true, nil)
+		if d < 2100*time.Millisecond || d > 4*time.Second || d%(10*time.Millisecond) != 0 {
+			t.Fatalf("owner delay %v outside 2.1–4 s in 10 ms units", d)
+		}
+		d = GlareDelay(false, nil)
+		if d < 0 || d > 2*time.Second || d%(10*time.Millisecond) != 0 {
+			t.Fatalf("non-owner delay %v outside 0–2 s in 10 ms units", d)
+		}
+	}
+}
+
+// TestRetransmitReliable checks RFC 3262 §3's schedule: T1 doubling
+// without the T2 cap, ErrNoPrack at 64·T1.
+func TestRetransmitReliable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent []time.Duration
+		start := time.Now()
+		err := RetransmitReliable(context.Background(), transaction.Timers{}, false, func() error {
+			sent = append(sent, time.Since(start))
+			return nil
+		}, nil)
+		if !errors.Is(err, ErrNoPrack) {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d != 32*time.Second {
+			t.Errorf("gave up after %v, want 64*T1 = 32s", d)
+		}
+		// 0.5, 1.5, 3.5, 7.5, 15.5, 31.5: intervals 0.5, 1, 2, 4, 8, 16.
+		want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond,
+			7500 * time.Millisecond, 15500 * time.Millisecond, 31500 * time.Millisecond}
+		if len(sent) != len(want) {
+			t.Fatalf("sent at %v, want %v", sent, want)
+		}
+		for i := range want {
+			if sent[i] != want[i] {
+				t.Errorf("retransmission %d at %v, want %v", i, sent[i], want[i])
+			}
+		}
+	})
+}
+
+func TestRetransmitReliableStopsOnPrack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pracked := make(chan struct{})
+		n := 0
+		done := make(chan error, 1)
+		go func() {
+			done <- RetransmitReliable(context.Background(), transaction.Timers{T1: 100 * time.Millisecond}, false, func() error { n++; return nil }, pracked)
+		}()
+		time.Sleep(350 * time.Millisecond) // 0.1 and 0.3
+		close(pracked)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("%d retransmissions before the PRACK, want 2", n)
+		}
+	})
+}
+
+func TestUsages(t *testing.T) {
+	req := parseReq(t, invite)
+	res := sip.NewResponse(req, sip.StatusRinging)
+	res.SetToTag("uas1")
+	d, err := NewUAS(req, res, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State() != Early {
+		t.Fatalf("state %v", d.State())
+	}
+	d.Confirm()
+	if d.State() != Confirmed {
+		t.Fatalf("after Confirm: %v", d.State())
+	}
+	d.AddUsage("invite")
+	d.AddUsage("presence;id=1")
+	if d.RemoveUsage("invite") || d.State() == Terminated {
+		t.Fatal("dialog ended with a usage left (RFC 5057)")
+	}
+	if !d.RemoveUsage("presence;id=1") || d.State() != Terminated {
+		t.Fatal("dialog did not end with its last usage")
+	}
+}

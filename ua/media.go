@@ -23,7 +23,9 @@ type Media struct {
 	sent     atomic.Uint64
 	received atomic.Uint64
 	wg       sync.WaitGroup
+	mu       sync.Mutex
 	stop     context.CancelFunc
+	stopped  bool
 }
 
 // ListenMedia opens the local RTP socket on ip (port chosen by the system).
@@ -39,7 +41,13 @@ func ListenMedia(ip netip.Addr) (*Media, error) {
 func (m *Media) LocalPort() int { return m.conn.LocalAddr().(*net.UDPAddr).Port }
 
 // Start sends to remote with payload type pt and receives until Stop.
+// A second Start, or a Start after Stop, does nothing.
 func (m *Media) Start(remote netip.AddrPort, pt uint8) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped || m.stop != nil {
+		return
+	}
 	m.remote.Store(&remote)
 	m.pt = pt
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,12 +58,22 @@ func (m *Media) Start(remote netip.AddrPort, pt uint8) {
 	}
 }
 
-// Stop ends the stream and closes the socket.
+// SetRemote moves the stream to a new remote address (a re-INVITE or
+// UPDATE changed it).
+func (m *Media) SetRemote(remote netip.AddrPort) { m.remote.Store(&remote) }
+
+// Stop ends the stream and closes the socket. It may be called more than
+// once.
 func (m *Media) Stop() {
-	if m.stop != nil {
-		m.stop()
+	m.mu.Lock()
+	if !m.stopped {
+		m.stopped = true
+		if m.stop != nil {
+			m.stop()
+		}
+		_ = m.conn.Close()
 	}
-	_ = m.conn.Close()
+	m.mu.Unlock()
 	m.wg.Wait()
 }
 

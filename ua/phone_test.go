@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleysip/parley/sdp"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -26,7 +27,7 @@ func (l *ladder) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-func newPhone(t *testing.T, user string, echo bool, lad *ladder, onCall func(*Call)) (*Phone, netip.AddrPort) {
+func newPhone(t *testing.T, user string, echo bool, lad *ladder, onCall func(*Call), cfg ...func(*Phone)) (*Phone, netip.AddrPort) {
 	t.Helper()
 	// The socket first, so that the Contact is known before the phone is
 	// configured and starts serving.
@@ -39,11 +40,15 @@ func newPhone(t *testing.T, user string, echo bool, lad *ladder, onCall func(*Ca
 	contact := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1", Port: addr.Port()}}
 	p := &Phone{Server: s, Client: &stack.Client{Server: s}, MediaIP: netip.MustParseAddr("127.0.0.1"), Echo: echo, OnEvent: lad.add, OnCall: onCall,
 		Identity: Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1"}}, Contact: &contact}}
+	for _, f := range cfg {
+		f(p)
+	}
 	p.Attach()
 	if _, err := s.ServePacket(conn); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		p.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
@@ -110,5 +115,40 @@ func TestEchoAndULaw(t *testing.T) {
 	sent, recv := call.Media.Counts()
 	if sent < 10 || recv < 5 || recv > sent {
 		t.Errorf("echo: sent %d, received back %d", sent, recv)
+	}
+}
+
+// TestPhoneOnSessions: the Phone runs on the Session API, so its calls
+// take a hold re-INVITE, an UPDATE and an in-dialog MESSAGE, and an
+// early-media callee answers with a PRACKed 183 first.
+func TestPhoneOnSessions(t *testing.T) {
+	var la, lb ladder
+	answered := make(chan *Call, 1)
+	a, _ := newPhone(t, "alice", false, &la, nil)
+	_, bAddr := newPhone(t, "bob", false, &lb, func(c *Call) { answered <- c }, func(p *Phone) { p.EarlyMedia = true })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	call, err := a.Dial(ctx, sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: bAddr.Port()}, transport.Dest{Network: transport.UDP, Addr: bAddr})
+	if err != nil {
+		t.Fatalf("Dial: %v\n%s", err, la.String())
+	}
+	bc := <-answered
+	if err := call.Session.Hold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Session.Update(ctx, (*sdp.Session).Resume); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Session.Message(ctx, "text/plain", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-bc.Done()
+	for _, want := range []string{"<-- 183 Session Progress", "--> PRACK", "<-- 200 OK (PRACK)", "--> UPDATE", "--> MESSAGE", "--> BYE"} {
+		if !strings.Contains(la.String(), want) {
+			t.Errorf("caller ladder lacks %q:\n%s", want, la.String())
+		}
 	}
 }

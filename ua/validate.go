@@ -26,7 +26,75 @@ type Capabilities struct {
 	// Accept are the body types understood (§8.2.3); empty means
 	// application/sdp.
 	Accept []string
+	// InfoPackages are the Info Packages this UA is willing to receive
+	// (RFC 6086 §5: Recv-Info); an INFO for another one gets 469.
+	InfoPackages []string
 }
+
+// addUnique appends the values of add not yet in list (compared without
+// regard to case).
+func addUnique(list []string, add ...string) []string {
+	for _, a := range add {
+		dup := false
+		for _, x := range list {
+			if abnf.EqualFold(x, a) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// AddMethods registers methods (Allow).
+func (c *Capabilities) AddMethods(ms ...sip.Method) {
+	for _, m := range ms {
+		if !contains(c.Methods, m) {
+			c.Methods = append(c.Methods, m)
+		}
+	}
+}
+
+func contains(ms []sip.Method, m sip.Method) bool {
+	for _, x := range ms {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// AddOptionTags registers extensions (Supported).
+func (c *Capabilities) AddOptionTags(tags ...string) { c.OptionTags = addUnique(c.OptionTags, tags...) }
+
+// AddEvents registers event packages (Allow-Events).
+func (c *Capabilities) AddEvents(events ...string) { c.Events = addUnique(c.Events, events...) }
+
+// AddAccept registers body types (Accept). The first call replaces the
+// implicit application/sdp default, so list it again if it is wanted.
+func (c *Capabilities) AddAccept(types ...string) { c.Accept = addUnique(c.Accept, types...) }
+
+// AddInfoPackages registers Info Packages this UA receives (Recv-Info,
+// RFC 6086 §5).
+func (c *Capabilities) AddInfoPackages(pkgs ...string) {
+	c.InfoPackages = addUnique(c.InfoPackages, pkgs...)
+}
+
+// SupportsInfoPackage reports whether pkg is registered.
+func (c *Capabilities) SupportsInfoPackage(pkg string) bool {
+	for _, p := range c.InfoPackages {
+		if abnf.EqualFold(p, pkg) {
+			return true
+		}
+	}
+	return false
+}
+
+// Supports reports whether the option tag is registered.
+func (c *Capabilities) Supports(tag string) bool { return c.supports(tag) }
 
 func (c *Capabilities) accept() []string {
 	if len(c.Accept) == 0 {
@@ -40,6 +108,7 @@ func (c *Capabilities) Allow() string {
 	names := make([]string, 0, len(c.Methods)+2)
 	seen := map[sip.Method]bool{}
 	for _, m := range append([]sip.Method{sip.ACK, sip.CANCEL}, c.Methods...) {
+
 		if !seen[m] {
 			seen[m] = true
 			names = append(names, string(m))

@@ -2,159 +2,547 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/parleysip/parley/sdp"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transaction"
 	"github.com/parleysip/parley/transport"
 	"github.com/parleysip/parley/ua"
 	"github.com/spf13/cobra"
 )
 
-// phoneFor makes a Phone on a UDP socket bound to local (ip:port; port 0
-// picks one), so that its Contact is known before it serves.
-func phoneFor(cmd *cobra.Command, local, user string, echo bool, onCall func(*ua.Call)) (*ua.Phone, netip.AddrPort, func(), error) {
+// phoneFlags are the flags of call and answer on top of the client flags.
+type phoneFlags struct {
+	clientFlags
+	user   string
+	t1     time.Duration
+	rel100 bool
+	// no100rel leaves RFC 3262 out of the UA (answer without --100rel).
+	no100rel bool
+}
+
+func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
+	f.clientFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.Lookup("local").DefValue = defaultLocal
+	f.local = defaultLocal
+	fl.Lookup("local").Usage = "local ip:port for SIP; RTP uses the same IP"
+	fl.StringVar(&f.user, "user", "parley", "user part of the From and Contact")
+	fl.DurationVar(&f.t1, "t1", 0, "RFC 3261 timer T1 (default 500ms); short values make tests fast")
+	_ = fl.MarkHidden("t1")
+}
+
+// phone is a running UA: its stack, the address it listens on and the IP
+// its RTP uses.
+type phone struct {
+	ua    *ua.UA
+	addr  netip.AddrPort
+	ip    netip.Addr
+	close func()
+}
+
+// newPhone makes a UA listening on --local over --transport; the socket is
+// bound first so that the Contact is known before the UA serves.
+func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, *ua.Session)) (*phone, error) {
+	n, err := f.network()
+	if err != nil {
+		return nil, err
+	}
+	switch n {
+	case transport.UDP, transport.TCP, transport.WS:
+	default:
+		return nil, &exitError{code: 2, err: fmt.Errorf("--transport %s: call and answer support udp, tcp and ws for now (tls and wss need certificates)", f.transport)}
+	}
+	local := f.local
 	if local == "" {
 		local = "127.0.0.1:0"
 	}
 	ap, err := netip.ParseAddrPort(local)
 	if err != nil {
-		return nil, netip.AddrPort{}, nil, &exitError{code: 2, err: fmt.Errorf("--local %q: want ip:port", local)}
+		return nil, &exitError{code: 2, err: fmt.Errorf("--local %q: want ip:port", local)}
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		return nil, netip.AddrPort{}, nil, &exitError{code: 2, err: err}
+	if ap.Addr().IsUnspecified() {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--local %q: give the IP address to use in Contact and SDP", local)}
 	}
-	addr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s := &stack.Server{Resolver: f.resolver()}
+	if f.t1 > 0 {
+		// T2 and T4 keep their RFC ratios to T1 (4s = 8·T1, 5s = 10·T1).
+		s.Timers = transaction.Timers{T1: f.t1, T2: 8 * f.t1, T4: 10 * f.t1}
+	}
+	// The call ladder goes to standard output; -v adds the wire view on
+	// standard error.
+	s.Tap = newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose).tap
+	var pc *net.UDPConn
+	var sl net.Listener
+	var addr netip.AddrPort
+	if n == transport.UDP {
+		if pc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	} else {
+		if sl, err = net.Listen("tcp", ap.String()); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		addr = sl.Addr().(*net.TCPAddr).AddrPort()
+	}
+	closeListeners := func() {
+		if pc != nil {
+			pc.Close()
+		}
+		if sl != nil {
+			sl.Close()
+		}
+	}
 	host := addr.Addr().Unmap()
-	s := &stack.Server{}
-	contact := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: host.String(), Port: addr.Port()}}
-	w := cmd.OutOrStdout()
-	p := &ua.Phone{Server: s, Client: &stack.Client{Server: s}, MediaIP: host, Echo: echo, OnCall: onCall,
-		OnEvent:  func(e string) { fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05.000"), e) },
-		Identity: ua.Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: host.String()}}, Contact: &contact}}
-	p.Attach()
-	if _, err := s.ServePacket(conn); err != nil {
-		conn.Close()
-		return nil, netip.AddrPort{}, nil, &exitError{code: 2, err: err}
+	contact := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: f.user, Host: host.String(), Port: addr.Port()}}
+	if n != transport.UDP {
+		contact.URI.Params = contact.URI.Params.Set("transport", strings.ToLower(n.String()))
 	}
-	closeFn := func() {
+	from := sip.URI{Scheme: "sip", User: f.user, Host: host.String()}
+	if f.from != "" {
+		if from, err = sip.ParseURI(f.from); err != nil {
+			closeListeners()
+			return nil, &exitError{code: 2, err: fmt.Errorf("--from: %w", err)}
+		}
+	}
+	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel,
+		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact}}
+	u.Attach()
+	if pc != nil {
+		_, err = s.ServePacket(pc)
+	} else {
+		_, err = s.Serve(n, sl)
+	}
+	if err != nil {
+		closeListeners()
+		return nil, &exitError{code: 2, err: err}
+	}
+	return &phone{ua: u, addr: addr, ip: host, close: func() {
+		u.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
+	}}, nil
+}
+
+// mediaCaps is what a call offers and answers: one audio stream with
+// G.711 µ-law and A-law (RFC 3551) on m's port.
+func mediaCaps(ip netip.Addr, m *rtpStream) sdp.Capabilities {
+	return sdp.Capabilities{
+		Username: "parley",
+		Address:  ip,
+		Ports:    func(string) int { return m.port() },
+		Media: []sdp.MediaCapability{{Type: "audio", PTime: 20 * time.Millisecond, Codecs: []sdp.Codec{
+			{PayloadType: ptPCMU, Name: "PCMU", ClockRate: 8000},
+			{PayloadType: ptPCMA, Name: "PCMA", ClockRate: 8000},
+		}}},
 	}
-	return p, addr, closeFn, nil
+}
+
+// startMedia points m at the first active audio stream of remote, with
+// the first G.711 payload type it lists; it does nothing when remote has
+// none (the stream was refused or put on hold with port 0).
+func startMedia(m *rtpStream, remote *sdp.Session) bool {
+	if remote == nil {
+		return false
+	}
+	for i := range remote.Media {
+		md := &remote.Media[i]
+		if md.Type != "audio" || md.Port == 0 {
+			continue
+		}
+		c := remote.MediaConnection(md)
+		if c == nil {
+			return false
+		}
+		a, ok := c.Addr()
+		if !ok {
+			return false
+		}
+		for _, cd := range md.Codecs() {
+			if cd.PayloadType == ptPCMU || cd.PayloadType == ptPCMA {
+				m.start(netip.AddrPortFrom(a, uint16(md.Port)), uint8(cd.PayloadType))
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// eventf prints a line of the call ladder that is not a message.
+func eventf(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, "%s --- %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
 }
 
 func newCallCmd() *cobra.Command {
-	var local, user string
-	var duration, timeout time.Duration
+	var f phoneFlags
+	var duration, cancelAfter, hold time.Duration
+	var wav string
 	cmd := &cobra.Command{
 		Use:   "call [flags] sip:user@host[:port]",
-		Short: "Place an audio call: INVITE with SDP, G.711 RTP tone both ways, BYE",
-		Long: `Call places a call to the target over UDP: INVITE with an SDP offer (PCMU),
-ACK of the 200, an RTP stream of a 440 Hz G.711 µ-law tone for --duration,
-then BYE. It prints the call ladder and the RTP packets sent and received.
+		Short: "Place an audio call: INVITE with SDP, G.711 RTP both ways, BYE",
+		Long: `Call places a call to the target: INVITE with an SDP offer (PCMU and PCMA),
+ACK of the 200, RTP for --duration — a 440 Hz tone, or --wav FILE played
+once (8 kHz, 16-bit, mono PCM) — then BYE. It prints the call ladder (every
+SIP message sent and received) and the RTP packets sent and received.
 
-Exit codes: 0 the call was answered and RTP was received, 1 the call failed
-or no RTP arrived, 2 usage error.`,
+The INVITE goes to --proxy if given (as a pre-loaded Route), else to the
+target, located with RFC 3263 (NAPTR, SRV, A/AAAA; a numeric host is used
+as it is) over --transport. Reliable provisional responses (RFC 3262) are
+PRACKed; --100rel requires them. Early media (183 with SDP) is played.
+Every 2xx is ACKed; a 2xx from a second forked leg is ACKed and that leg
+ended with BYE. The call ends early when the callee hangs up; Ctrl-C
+cancels an unanswered call or hangs up an answered one.
+
+Exit codes: 0 the call was answered and RTP was received (with
+--cancel-after: the call was cancelled), 1 the call failed (refused, no
+answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 		Example: `  parley answer --local 127.0.0.1:5070 &
-  parley call --duration 3s sip:bob@127.0.0.1:5070`,
+  parley call --duration 3s sip:bob@127.0.0.1:5070
+  parley call --wav hello.wav -v --transport tcp sip:bob@example.com
+  parley call --proxy sip:127.0.0.1:5060 sip:alice@127.0.0.1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := parseTarget(args[0])
 			if err != nil {
 				return err
 			}
-			a, err := netip.ParseAddr(target.Host)
-			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("%s: call needs a numeric host for now (DNS comes with the UA work)", target.Host)}
+			if duration <= 0 {
+				return &exitError{code: 2, err: errors.New("--duration must be positive")}
 			}
-			port := target.Port
-			if port == 0 {
-				port = 5060
+			var samples []int16
+			if wav != "" {
+				if samples, err = readWAV(wav); err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("--wav: %w", err)}
+				}
+				if !cmd.Flags().Changed("duration") {
+					// Play the whole file, and a little longer for the
+					// last packets to arrive.
+					duration = time.Duration(len(samples))*time.Second/8000 + 200*time.Millisecond
+				}
 			}
-			p, _, closeFn, err := phoneFor(cmd, local, user, false, nil)
+			hop := target
+			var route *sip.URI
+			if f.proxy != "" {
+				if hop, err = parseTarget(f.proxy); err != nil {
+					return err
+				}
+				r := hop
+				r.Params = r.Params.Set("lr", "")
+				route = &r
+			}
+			p, err := newPhone(cmd, &f, nil)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer p.close()
+			out := cmd.OutOrStdout()
+			sig, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(sig, f.timeout)
 			defer cancel()
-			call, err := p.Dial(ctx, target, transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(a, port)})
+			n, _ := f.network()
+			dests, err := lookup(ctx, p.ua.Server.Resolver, hop, n)
 			if err != nil {
+				return err
+			}
+			m, err := listenRTP(p.ip)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer m.stop()
+			m.samples = samples
+			var sess *ua.Session
+			for i, d := range dests {
+				var mu sync.Mutex
+				early := false
+				sess = p.ua.NewCall(target, ua.CallOptions{
+					Media: mediaCaps(p.ip, m), Dest: &d, Require100rel: f.rel100,
+					Prepare: func(inv *sip.Request) {
+						if route != nil {
+							inv.PrependRoute(sip.NameAddr{URI: *route})
+						}
+					},
+					OnProvisional: func(s *ua.Session, res *sip.Response) {
+						mu.Lock()
+						defer mu.Unlock()
+						if !early && startMedia(m, s.RemoteSDP()) {
+							early = true
+							eventf(out, "early media")
+						}
+					},
+				})
+				sess.OnMedia = func(_, remote *sdp.Session) { startMedia(m, remote) }
+				if cancelAfter > 0 {
+					t := time.AfterFunc(cancelAfter, func() {
+						if sess.State() != ua.SessionConfirmed {
+							eventf(out, "cancelling")
+							_ = sess.Cancel(&ua.Reason{Protocol: "SIP", Cause: 487, Text: "cancelled by parley call --cancel-after"})
+						}
+					})
+					defer t.Stop()
+				}
+				// RFC 3263 §4.3: on a transport failure try the next
+				// target of the ordered list.
+				err = sess.Invite(ctx)
+				if err == nil || !errors.Is(err, stack.ErrTransport) || i == len(dests)-1 {
+					break
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "parley: %s: %v; trying the next server\n", d.Addr, err)
+			}
+			if err != nil {
+				if errors.Is(err, ua.ErrCanceled) && cancelAfter > 0 && sig.Err() == nil {
+					eventf(out, "call cancelled")
+					return nil
+				}
+				var se *ua.StatusError
+				if errors.As(err, &se) {
+					return &exitError{code: 1, err: fmt.Errorf("call refused: %d %s", se.Response.StatusCode, se.Response.Reason)}
+				}
 				return failure(err)
 			}
-			select {
-			case <-time.After(duration):
-				_ = call.Hangup(context.Background())
-			case <-call.Done():
+			eventf(out, "call answered")
+			if hold > 0 {
+				go holdAndResume(sess, hold, out)
 			}
-			sent, recv := call.Media.Counts()
-			fmt.Fprintf(cmd.OutOrStdout(), "RTP: sent %d packets, received %d\n", sent, recv)
+			end := time.NewTimer(duration)
+			defer end.Stop()
+			select {
+			case <-end.C:
+			case <-sig.Done():
+			case <-sess.Done():
+				eventf(out, "the callee hung up")
+			}
+			if sess.State() != ua.SessionEnded {
+				hctx, hcancel := context.WithTimeout(context.Background(), f.timeout)
+				_ = sess.Bye(hctx, nil)
+				hcancel()
+			}
+			sent, recv := m.counts()
+			fmt.Fprintf(out, "RTP: sent %d packets, received %d\n", sent, recv)
 			if recv == 0 {
 				return &exitError{code: 1, err: fmt.Errorf("no RTP received")}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&local, "local", "127.0.0.1:0", "local ip:port for SIP (RTP uses the same IP)")
-	cmd.Flags().StringVar(&user, "user", "parley", "user part of the From and Contact")
-	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call")
-	cmd.Flags().DurationVar(&timeout, "timeout", 32*time.Second, "give up if the call is not answered in time")
+	f.register(cmd, "127.0.0.1:0")
+	fl := cmd.Flags()
+	fl.DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call (with --wav: the file's length)")
+	fl.StringVar(&wav, "wav", "", "play this WAV file (8 kHz, 16-bit, mono PCM) instead of a tone")
+	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")
+	fl.DurationVar(&cancelAfter, "cancel-after", 0, "cancel the call (CANCEL) if it is not answered within this time")
+	fl.DurationVar(&hold, "hold", 0, "put the call on hold (re-INVITE, sendonly) this long after the answer, and resume it as long after that")
+	fl.Lookup("timeout").Usage = "give up if the call is not answered in time"
 	return cmd
 }
 
+// holdAndResume puts s on hold after d and resumes it d later (RFC 3264
+// §8.4 through re-INVITEs; a 491 is retried as §14.1 says).
+func holdAndResume(s *ua.Session, d time.Duration, out io.Writer) {
+	for i, step := range []struct {
+		name string
+		do   func(context.Context) error
+	}{{"hold", s.Hold}, {"resume", s.Resume}} {
+		select {
+		case <-time.After(d):
+		case <-s.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		err := step.do(ctx)
+		cancel()
+		if err != nil {
+			eventf(out, "%s failed: %v", step.name, err)
+			return
+		}
+		if i == 0 {
+			eventf(out, "on hold")
+		} else {
+			eventf(out, "resumed")
+		}
+	}
+}
+
 func newAnswerCmd() *cobra.Command {
-	var local, user string
-	var echo bool
+	var f phoneFlags
+	var echo, earlyMedia bool
 	var count int
+	var ring, hangupAfter time.Duration
+	var reject int
+	var record string
 	cmd := &cobra.Command{
 		Use:   "answer [flags]",
 		Short: "Wait for calls and answer them automatically (tone or --echo)",
-		Long: `Answer listens for calls on --local (UDP), answers each INVITE with 180 and
-200 (SDP answer, PCMU), sends a G.711 tone — or with --echo sends back what
-it receives — and prints the ladder and RTP counts when the caller hangs up.
-It exits after --count calls (0: until interrupted).
+		Long: `Answer listens for calls on --local over --transport and answers each INVITE:
+180 Ringing (held for --ring), or 183 with SDP and early media
+(--early-media), then 200 with the SDP answer (PCMU or PCMA), retransmitted
+until the ACK (§13.3.1.4; without an ACK within 64·T1 the call is ended
+with BYE). It sends a G.711 tone — or with --echo sends back what it
+receives — and prints the call ladder and the RTP counts when the call
+ends. With --100rel, provisional responses are sent reliably (RFC 3262) to
+callers that support it. It exits after --count calls (0: until
+interrupted).
 
-Exit codes: 0 done, 2 usage error.`,
-		Example: `  parley answer --local 127.0.0.1:5070 --echo --count 1`,
-		Args:    cobra.NoArgs,
+Exit codes: 0 done (--count calls ended, or interrupted), 1 --record could
+not be written, 2 usage error.`,
+		Example: `  parley answer --local 127.0.0.1:5070 --echo --count 1
+  parley answer -v --transport tcp --local 127.0.0.1:5070 --ring 2s
+  parley answer --early-media --100rel --count 1 --record in.wav`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			calls := make(chan *ua.Call, 16)
-			_, addr, closeFn, err := phoneFor(cmd, local, user, echo, func(c *ua.Call) { calls <- c })
+			if count < 0 {
+				return &exitError{code: 2, err: errors.New("--count must not be negative")}
+			}
+			if reject != 0 && (reject < 300 || reject > 699) {
+				return &exitError{code: 2, err: errors.New("--reject takes a status code from 300 to 699")}
+			}
+			out := cmd.OutOrStdout()
+			type call struct {
+				s *ua.Session
+				m *rtpStream
+			}
+			calls := make(chan call, 16)
+			var p *phone
+			ready := make(chan struct{}) // p is set
+			onInvite := func(ctx context.Context, s *ua.Session) {
+				<-ready
+				if reject != 0 {
+					_ = s.Reject(sip.StatusCode(reject))
+					calls <- call{s: s}
+					return
+				}
+				m, err := listenRTP(p.ip)
+				if err != nil {
+					_ = s.Reject(sip.StatusServerInternalError)
+					return
+				}
+				m.echo, m.record = echo, record != ""
+				s.Media = mediaCaps(p.ip, m)
+				s.OnMedia = func(_, remote *sdp.Session) { startMedia(m, remote) }
+				select {
+				case calls <- call{s: s, m: m}:
+				default:
+					m.stop()
+					_ = s.Reject(sip.StatusBusyHere)
+					return
+				}
+				if earlyMedia {
+					err := s.Progress(ctx, sip.StatusSessionProgress, true)
+					remote := s.RemoteOffer() // answered in an unreliable 183 (a preview, §13.2.1)
+					if remote == nil {
+						remote = s.RemoteSDP() // answered in a reliable 183 (RFC 3262 §5)
+					}
+					if err == nil && startMedia(m, remote) {
+						eventf(out, "early media")
+					}
+				} else {
+					_ = s.Progress(ctx, sip.StatusRinging, false)
+				}
+				if ring > 0 {
+					select {
+					case <-time.After(ring):
+					case <-ctx.Done():
+						return // cancelled (§9.2: the stack answers 487)
+					}
+				}
+				if err := s.Accept(); err != nil {
+					eventf(out, "answer failed: %v", err)
+				}
+			}
+			f.no100rel = !f.rel100
+			p, err := newPhone(cmd, &f, onInvite)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			fmt.Fprintf(cmd.OutOrStdout(), "answering calls at sip:%s@%s\n", user, addr)
+			close(ready)
+			defer p.close()
+			fmt.Fprintf(out, "answering calls at sip:%s@%s\n", f.user, p.addr)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			for n := 0; count == 0 || n < count; n++ {
+				var c call
 				select {
 				case <-ctx.Done():
 					return nil
-				case c := <-calls:
-					select {
-					case <-c.Done():
-					case <-ctx.Done():
-						_ = c.Hangup(context.Background())
+				case c = <-calls:
+				}
+				var hang <-chan time.Time
+				if hangupAfter > 0 {
+					t := time.NewTimer(hangupAfter)
+					hang = t.C
+					defer t.Stop()
+				}
+				select {
+				case <-c.s.Done():
+				case <-hang:
+					hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_ = c.s.Bye(hctx, nil)
+					cancel()
+				case <-ctx.Done():
+					hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					if c.s.State() == ua.SessionConfirmed {
+						_ = c.s.Bye(hctx, nil)
+					} else {
+						_ = c.s.Reject(sip.StatusTemporarilyUnavailable)
 					}
-					sent, recv := c.Media.Counts()
-					fmt.Fprintf(cmd.OutOrStdout(), "RTP: sent %d packets, received %d\n", sent, recv)
+					cancel()
+				}
+				if err := c.s.Err(); err != nil {
+					eventf(out, "call ended: %v", err)
+				}
+				if c.m == nil {
+					continue
+				}
+				c.m.stop()
+				sent, recv := c.m.counts()
+				fmt.Fprintf(out, "RTP: sent %d packets, received %d\n", sent, recv)
+				if record != "" {
+					if err := writeRecording(record, c.m.recordedAudio()); err != nil {
+						return &exitError{code: 1, err: err}
+					}
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&local, "local", "127.0.0.1:5070", "local ip:port to listen on (UDP)")
-	cmd.Flags().StringVar(&user, "user", "parley", "user part of the Contact")
-	cmd.Flags().BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
-	cmd.Flags().IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
+	f.register(cmd, "127.0.0.1:5070")
+	fl := cmd.Flags()
+	fl.BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
+	fl.IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
+	fl.DurationVar(&ring, "ring", 0, "ring this long (180, or 183 with --early-media) before answering")
+	fl.BoolVar(&earlyMedia, "early-media", false, "send 183 Session Progress with the SDP answer and start RTP before the 200")
+	fl.BoolVar(&f.rel100, "100rel", false, "send provisional responses reliably (RFC 3262) to callers that support it")
+	fl.DurationVar(&hangupAfter, "hangup-after", 0, "hang up (BYE) this long after a call arrives (0: wait for the caller)")
+	fl.IntVar(&reject, "reject", 0, "refuse every call with this status code (e.g. 486)")
+	fl.StringVar(&record, "record", "", "write the audio received in each call to this WAV file (8 kHz, 16-bit, mono)")
+	_ = fl.MarkHidden("proxy")
+	_ = fl.MarkHidden("timeout")
 	return cmd
+}
+
+func writeRecording(name string, samples []int16) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := writeWAV(f, samples); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleysip/parley/resolve"
@@ -25,7 +24,8 @@ type clientFlags struct {
 	local     string
 	from      string
 	timeout   time.Duration
-	verbose   bool
+	verbose   int
+	dns       string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -35,7 +35,26 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.local, "local", "", "local address to send from and listen on, e.g. 127.0.0.1:5070 (default: an ephemeral port)")
 	fl.StringVar(&f.from, "from", "", "From URI (default sip:parley@<local address>)")
 	fl.DurationVar(&f.timeout, "timeout", 32*time.Second, "give up on a request after this long (RFC 3261 Timer F is 32s)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every message sent and received on standard error")
+	fl.CountVarP(&f.verbose, "verbose", "v", "print every message sent and received on standard error as a ladder: -v the first lines, -vv whole messages")
+	fl.StringVar(&f.dns, "dns", "", "DNS server (host:port) for RFC 3263 lookups instead of /etc/resolv.conf")
+	_ = fl.MarkHidden("dns")
+}
+
+// resolver is the RFC 3263 resolver the flags ask for.
+func (f *clientFlags) resolver() *resolve.Resolver {
+	if f.dns != "" {
+		return &resolve.Resolver{Servers: []string{f.dns}}
+	}
+	return &resolve.Resolver{}
+}
+
+// network parses --transport.
+func (f *clientFlags) network() (transport.Network, error) {
+	n, err := transport.ParseNetwork(f.transport)
+	if err != nil || n == transport.SCTP {
+		return 0, &exitError{code: 2, err: fmt.Errorf("unknown transport %q (want udp, tcp, tls, ws or wss)", f.transport)}
+	}
+	return n, nil
 }
 
 // session is a client ready to send: a stack.Client, the next hop, and who
@@ -50,25 +69,14 @@ type session struct {
 }
 
 func (f *clientFlags) open(cmd *cobra.Command) (*session, error) {
-	n, err := transport.ParseNetwork(f.transport)
-	if err != nil || n == transport.SCTP {
-		return nil, &exitError{code: 2, err: fmt.Errorf("unknown transport %q (want udp, tcp, tls, ws or wss)", f.transport)}
+	n, err := f.network()
+	if err != nil {
+		return nil, err
 	}
 	s := &session{flags: *f, network: n, stderr: cmd.ErrOrStderr()}
-	s.server = &stack.Server{}
-	if f.verbose {
-		w := cmd.ErrOrStderr()
-		var mu sync.Mutex // taps run on the transport's goroutines
-		s.server.Tap = func(ev transport.TapEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			arrow := "-->"
-			if ev.Direction == transport.Inbound {
-				arrow = "<--"
-			}
-			fmt.Fprintf(w, "%s %s %s %s %s\n%s\n", arrow, ev.Time.Format("15:04:05.000"), ev.Network, ev.Local, ev.Remote,
-				strings.ReplaceAll(strings.TrimRight(string(ev.Data), "\r\n"), "\r\n", "\n"))
-		}
+	s.server = &stack.Server{Resolver: f.resolver()}
+	if f.verbose > 0 {
+		s.server.Tap = newLadder(nil, cmd.ErrOrStderr(), f.verbose).tap
 	}
 	host := "127.0.0.1"
 	if f.local != "" {
@@ -140,18 +148,37 @@ func (s *session) do(ctx context.Context, req *sip.Request, next *sip.URI, opts 
 }
 
 func (s *session) resolve(ctx context.Context, u sip.URI) (transport.Dest, error) {
-	q := resolve.Query{Host: u.Host, Port: u.Port, Secure: u.Secure(), Transport: s.network}
-	if m, ok := u.Params.Get("maddr"); ok {
-		q.MAddr = m
-	}
-	if a, err := netip.ParseAddr(u.Host); err == nil && u.Port == 0 {
-		return transport.Dest{Network: s.network, Addr: netip.AddrPortFrom(a, s.network.DefaultPort())}, nil
-	}
-	ts, err := (&resolve.Resolver{}).Lookup(ctx, q)
+	ds, err := lookup(ctx, s.server.Resolver, u, s.network)
 	if err != nil {
 		return transport.Dest{}, err
 	}
-	return transport.Dest{Network: ts[0].Network, Addr: ts[0].Addr, Host: ts[0].Host}, nil
+	return ds[0], nil
+}
+
+// lookup locates the server for u with RFC 3263 over network n (a
+// transport= parameter in u wins), best first.
+func lookup(ctx context.Context, r *resolve.Resolver, u sip.URI, n transport.Network) ([]transport.Dest, error) {
+	if t, ok := u.Params.Get("transport"); ok {
+		if tn, err := transport.ParseNetwork(t); err == nil {
+			n = tn
+		}
+	}
+	q := resolve.Query{Host: u.Host, Port: u.Port, Secure: u.Secure(), Transport: n}
+	if m, ok := u.Params.Get("maddr"); ok {
+		q.MAddr = m
+	}
+	if a, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil && u.Port == 0 {
+		return []transport.Dest{{Network: n, Addr: netip.AddrPortFrom(a, n.DefaultPort())}}, nil
+	}
+	ts, err := r.Lookup(ctx, q)
+	if err != nil {
+		return nil, &exitError{code: 1, err: fmt.Errorf("cannot locate %s: %w", u.Host, err)}
+	}
+	ds := make([]transport.Dest, 0, len(ts))
+	for _, t := range ts {
+		ds = append(ds, transport.Dest{Network: t.Network, Addr: t.Addr, Host: t.Host})
+	}
+	return ds, nil
 }
 
 // failure turns a Do error into a message and exit code 1.
