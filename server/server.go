@@ -215,9 +215,23 @@ func (s *Server) handler() (stack.Handler, error) {
 			}
 			users = u
 		}
-		auth := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms,
-			Methods: []sip.Method{sip.REGISTER, sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
-		h = stack.Chain(h, auth.Middleware())
+		// The registrar challenges with 401 (§22.1); requests the proxy
+		// forwards from local users with 407 Proxy-Authenticate (§22.3: "a
+		// proxy ... MUST respond ... with 407").
+		reg := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms,
+			Methods: []sip.Method{sip.REGISTER}}
+		prx := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms, Proxy: true,
+			Methods: []sip.Method{sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
+		regMW, prxMW := reg.Middleware(), prx.Middleware()
+		inner := h
+		viaReg, viaPrx := regMW(inner), prxMW(inner)
+		h = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
+			if r.Method == sip.REGISTER {
+				viaReg.ServeSIP(ctx, w, r)
+				return
+			}
+			viaPrx.ServeSIP(ctx, w, r)
+		})
 	}
 	return stack.Chain(h, s.metrics.middleware), nil
 }
