@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleysip/parley/auth/digest"
 	"github.com/parleysip/parley/location"
+	"github.com/parleysip/parley/proxy"
 	"github.com/parleysip/parley/server"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
@@ -321,4 +322,33 @@ func traceMessage(t *testing.T, path, dir, start, substring string) string {
 	}
 	t.Fatalf("trace %s: no message %s starting %q with %q:\n%s", path, dir, start, substring, b)
 	return ""
+}
+
+// TestSIPpServeStateless: parley serve with proxy mode stateless (RFC 3261
+// §16.11) carries a call between SIPp UAs: INVITE, 180, 200 with
+// Record-Route, ACK and BYE along the route set, with no transaction: the
+// proxy sends no 100 (the caller's scenario accepts one only before the
+// 180, and the callee rings at once), and the callee sees the proxy's Via
+// with a branch computed from the request. A second INVITE to a user with
+// no binding is answered 404 statelessly.
+func TestSIPpServeStateless(t *testing.T) {
+	_, addr := startServe(t, func(c *server.Config) { c.Proxy.Mode = "stateless" })
+	trace := filepath.Join(t.TempDir(), "uas.msg")
+	port, waitUAS := uas(t, "serve_uas_answer.xml", "-trace_msg", "-message_file", trace)
+	registerContact(t, addr, "bob", fmt.Sprintf("<sip:bob@127.0.0.1:%d>", port))
+	uacTrace := filepath.Join(t.TempDir(), "uac.msg")
+	runSIPp(t, "serve_uac_call.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)), "-trace_msg", "-message_file", uacTrace)...)
+	waitOK(t, "UAS", waitUAS)
+	inv := traceMessage(t, trace, "received", "INVITE ", "")
+	m, err := sip.Parse([]byte(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.(*sip.Request).TopVia(); v == nil || !proxy.IsStatelessBranch(v.Branch()) {
+		t.Errorf("INVITE at the callee, top Via %v: not a stateless branch", v)
+	}
+	if b, _ := os.ReadFile(uacTrace); strings.Contains(string(b), "SIP/2.0 100 ") {
+		t.Error("the stateless proxy sent a 100 Trying")
+	}
+	runSIPp(t, "serve_uac_reject.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
 }
