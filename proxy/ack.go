@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -65,31 +66,71 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 	}()
 }
 
-// statelessBranch is §16.11: "a stateless proxy ... [computes the branch
-// as] a hash" of the request, the same for its retransmissions: the top
-// Via's branch, the tags, Call-ID, Request-URI and CSeq number.
-func (p *Proxy) statelessBranch(req *sip.Request) string {
-	p.keyOnce.Do(p.newKey)
-	h := hmac.New(sha256.New, p.key[:])
+// statelessBranch is the branch of a request forwarded statelessly,
+// computed as §16.11 recommends so that a retransmission gets the same one:
+// "If [the branch ID in the topmost Via of the received request] begins
+// with the magic cookie, the first component of the branch ID of the
+// outgoing request is computed as a hash of the received branch ID.
+// Otherwise, the first component of the branch ID is computed as a hash of
+// the topmost Via, the tag in the To header field, the tag in the From
+// header field, the Call-ID header field, the CSeq number (but not
+// method), and the Request-URI from the received request." The hash is
+// keyed with the proxy's secret and also covers the sent-by, since a
+// branch is only unique per sender. A CANCEL and the ACK of a non-2xx
+// response carry the INVITE's top Via, so they get the INVITE's branch.
+func statelessBranch(key []byte, req *sip.Request) string {
+	h := hmac.New(sha256.New, key)
 	field := func(s string) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	if v := req.TopVia(); v != nil {
+	v := req.TopVia()
+	if v != nil && strings.HasPrefix(v.Branch(), sip.MagicCookie) {
 		field(v.Branch())
 		field(v.SentBy())
+	} else {
+		if v != nil {
+			field(string(v.AppendTo(nil)))
+		}
+		if t := req.To(); t != nil {
+			field(t.Tag())
+		}
+		if f := req.From(); f != nil {
+			field(f.Tag())
+		}
+		field(req.CallID())
+		cs, _ := req.CSeq()
+		field(strconv.FormatUint(uint64(cs.Seq), 10))
+		field(req.URI.String())
 	}
-	if t := req.To(); t != nil {
-		field(t.Tag())
+	return statelessPrefix + hex.EncodeToString(h.Sum(nil)[:statelessHashLen/2])
+}
+
+// statelessPrefix starts the branches of statelessly forwarded requests.
+const statelessPrefix = sip.MagicCookie + "s"
+
+// statelessHashLen is the length of their hash part, in hex digits.
+const statelessHashLen = 24
+
+// IsStatelessBranch reports whether branch has the shape of the branches
+// this package computes for requests it forwards statelessly (ACKs for
+// 2xx, and every request of a [Stateless] proxy): a response with such a
+// branch in its top Via is forwarded by its Via, without a transaction.
+func IsStatelessBranch(branch string) bool {
+	if len(branch) != len(statelessPrefix)+statelessHashLen || !strings.HasPrefix(branch, statelessPrefix) {
+		return false
 	}
-	if f := req.From(); f != nil {
-		field(f.Tag())
+	for i := len(statelessPrefix); i < len(branch); i++ {
+		if c := branch[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
 	}
-	field(req.CallID())
-	field(req.URI.String())
-	cs, _ := req.CSeq()
-	field(strconv.FormatUint(uint64(cs.Seq), 10))
-	return sip.MagicCookie + "s" + hex.EncodeToString(h.Sum(nil)[:12])
+	return true
+}
+
+func (p *Proxy) statelessBranch(req *sip.Request) string {
+	p.keyOnce.Do(p.newKey)
+	return statelessBranch(p.key[:], req)
 }
 
 // ForwardResponse forwards statelessly a 2xx response to an INVITE that

@@ -296,11 +296,14 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 	}
 	// Step 4: a Via of ours whose branch carries the loop hash computed on
 	// this message again means the request has looped; a different hash
-	// means it spirals (§16.6 step 8).
-	suffix := loopSep + loop
-	for _, v := range req.Vias() {
-		if strings.HasSuffix(v.Branch(), suffix) {
-			return sip.NewResponse(req, sip.StatusLoopDetected)
+	// means it spirals (§16.6 step 8). (An empty loop: no loop detection,
+	// the stateless proxy's case; Max-Forwards still ends loops.)
+	if loop != "" {
+		suffix := loopSep + loop
+		for _, v := range req.Vias() {
+			if strings.HasSuffix(v.Branch(), suffix) {
+				return sip.NewResponse(req, sip.StatusLoopDetected)
+			}
 		}
 	}
 	// Step 5: "If the request contains a Proxy-Require header field ... with
@@ -495,6 +498,18 @@ func (p *Proxy) order(ts []Target) [][]Target {
 // It returns the request, the branch, and the destination when the proxy
 // must choose it (strict router next, step 7).
 func (p *Proxy) forwardCopy(in *sip.Request, t Target, routed bool, loop string) (c *sip.Request, branch string, strict bool) {
+	c, strict = p.prepareCopy(in, t, routed)
+	// Step 8: "The proxy MUST insert a Via header field value into the copy
+	// before the existing Via header field values", with a branch "globally
+	// unique for that branch" (sip.NewBranch) followed by the loop part.
+	branch = sip.NewBranch() + loopSep + loop
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + branch)})
+	return c, branch, strict
+}
+
+// prepareCopy is §16.6 steps 1–7 for target t: the copy without the
+// proxy's Via. strict says it was reformatted for a strict router.
+func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Request, strict bool) {
 	// Step 1: "Make a copy of the received request".
 	c = in.Clone()
 	// Step 2: "The Request-URI in the copy's start line MUST be replaced
@@ -541,12 +556,7 @@ func (p *Proxy) forwardCopy(in *sip.Request, t Target, routed bool, loop string)
 		setRoutes(c, rest)
 		strict = true
 	}
-	// Step 8: "The proxy MUST insert a Via header field value into the copy
-	// before the existing Via header field values", with a branch "globally
-	// unique for that branch" (sip.NewBranch) followed by the loop part.
-	branch = sip.NewBranch() + loopSep + loop
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + branch)})
-	return c, branch, strict
+	return c, strict
 }
 
 // nextHop is §16.6 step 7 for a request reformatted for a strict router:
@@ -566,15 +576,21 @@ func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict bool) (trans
 
 // resolveURI resolves u with RFC 3263 and returns the first destination.
 func (p *Proxy) resolveURI(ctx context.Context, u *sip.URI) (transport.Dest, error) {
-	if !u.IsSIP() {
-		return transport.Dest{}, fmt.Errorf("proxy: cannot route to a %s URI", u.Scheme)
-	}
 	r := p.Client.Resolver
 	if r == nil && p.Client.Server != nil {
 		r = p.Client.Server.Resolver
 	}
 	if r == nil {
 		r = &resolve.Resolver{}
+	}
+	return resolveWith(ctx, r, u)
+}
+
+// resolveWith resolves u with r (RFC 3263) and returns the first
+// destination.
+func resolveWith(ctx context.Context, r *resolve.Resolver, u *sip.URI) (transport.Dest, error) {
+	if !u.IsSIP() {
+		return transport.Dest{}, fmt.Errorf("proxy: cannot route to a %s URI", u.Scheme)
 	}
 	q := resolve.Query{Host: u.Host, Port: u.Port, Secure: u.Secure()}
 	if t, ok := u.Params.Get("transport"); ok {

@@ -667,7 +667,7 @@ func TestLocationRouter(t *testing.T) {
 	if ts, _, _ := router.Targets(ctx, newRequest(sip.INVITE, foreign)); len(ts) != 1 || !ts[0].URI.Equal(&foreign) {
 		t.Errorf("foreign targets %v", ts)
 	}
-	if ts, code, err := router.Targets(ctx, newRequest(sip.INVITE, sip.URI{Scheme: "sip", User: "nobody", Host: "example.com"})); len(ts) != 0 || code != 480 || err != nil {
+	if ts, code, err := router.Targets(ctx, newRequest(sip.INVITE, sip.URI{Scheme: "sip", User: "nobody", Host: "example.com"})); len(ts) != 0 || code != 404 || err != nil {
 		t.Errorf("unknown user: %v %d %v", ts, code, err)
 	}
 
@@ -686,7 +686,7 @@ func TestLocationRouter(t *testing.T) {
 		t.Errorf("second branch to %v Route %v", second.URI, second.Routes())
 	}
 	res, err = e.do(ctx, newRequest(sip.INVITE, sip.URI{Scheme: "sip", User: "nobody", Host: "example.com"}))
-	if err != nil || res.StatusCode != sip.StatusTemporarilyUnavailable {
+	if err != nil || res.StatusCode != sip.StatusNotFound {
 		t.Errorf("unknown user through the proxy: %v, %v", res, err)
 	}
 }

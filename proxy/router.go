@@ -16,8 +16,10 @@ import (
 // one of domains, the targets are the live bindings of its address-of-record
 // (location.CanonicalAoR), each with its q, its Path as route set and, for
 // an RFC 5626 outbound binding reached without Path, its flow as Dest. An
-// AoR without bindings is answered 480 (the same answer for unknown and
-// known users, so that users cannot be enumerated). Any other Request-URI
+// AoR without bindings is answered 404 Not Found (§21.4.5: the location
+// service has no such user; Kamailio's lookup() failure answers the same),
+// one answer for unknown users and for users that are not registered, so
+// that users cannot be enumerated. Any other Request-URI
 // is the only target ("If the domain of the Request-URI indicates a domain
 // this element is not responsible for, the Request-URI MUST be placed into
 // the target set as the only target"); whether such requests are allowed
@@ -54,7 +56,7 @@ func (r *locationRouter) Targets(ctx context.Context, req *sip.Request) ([]Targe
 		return nil, 0, err
 	}
 	if len(rec.Bindings) == 0 {
-		return nil, sip.StatusTemporarilyUnavailable, nil
+		return nil, sip.StatusNotFound, nil
 	}
 	ts := make([]Target, 0, len(rec.Bindings))
 	for _, b := range rec.Bindings {

@@ -53,6 +53,17 @@ type Config struct {
 		MaxExpires     time.Duration `yaml:"max_expires"`
 		DefaultExpires time.Duration `yaml:"default_expires"`
 	} `yaml:"registrar"`
+	// Proxy settings.
+	Proxy struct {
+		// Mode is "stateful" (the default: RFC 3261 §16 with forking,
+		// Timer C and best-response selection) or "stateless" (§16.11:
+		// requests and responses forwarded without transactions, to one
+		// target, the highest q). In stateless mode the requests digest
+		// authentication applies to (INVITE, MESSAGE… from a local user,
+		// and their ACK and CANCEL) are still proxied statefully, as
+		// §16.11 allows.
+		Mode string `yaml:"mode"`
+	} `yaml:"proxy"`
 	// Node names this server when several share a Redis store.
 	Node string `yaml:"node"`
 	// Routes are static routes, tried in order before the location
@@ -279,6 +290,11 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return &ConfigError{Msg: fmt.Sprintf("store: unknown store %q (bolt, memory, redis)", c.Store)}
+	}
+	switch c.Proxy.Mode {
+	case "", "stateful", "stateless":
+	default:
+		return &ConfigError{Msg: fmt.Sprintf("mode: proxy mode %q: want stateful or stateless", c.Proxy.Mode)}
 	}
 	switch c.Auth {
 	case "", "on", "off":

@@ -56,6 +56,9 @@ type Server struct {
 	// proxy routes every request that is not for the registrar; it is
 	// built once the listeners' addresses (its Record-Route) are known.
 	proxy atomic.Pointer[proxy.Proxy]
+	// stateless, in proxy mode stateless, forwards requests and responses
+	// without transactions (§16.11); built with proxy.
+	stateless atomic.Pointer[proxy.Stateless]
 	// ports are the listeners' ports, published as they open.
 	ports   atomic.Pointer[[]uint16]
 	metrics *metrics
@@ -119,6 +122,9 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		},
 	}
+	if s.cfg.Proxy.Mode == "stateless" {
+		s.hookStateless()
+	}
 	if s.cfg.TLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.Cert, s.cfg.TLS.Key)
 		if err != nil {
@@ -155,6 +161,22 @@ func (s *Server) Start(ctx context.Context) error {
 		Logger:      s.log,
 		OnBranch:    s.metrics.branch,
 	})
+	if s.cfg.Proxy.Mode == "stateless" {
+		s.stateless.Store(&proxy.Stateless{
+			Transport:   s.sip.Transport(),
+			Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+			Resolver:    s.sip.Resolver,
+			RecordRoute: &rr,
+			Domains:     s.cfg.Domains,
+			Logger:      s.log,
+			Policy: func(r *sip.Request) sip.StatusCode {
+				if !s.mayRoute(context.Background(), r) {
+					return sip.StatusForbidden
+				}
+				return 0
+			},
+		})
+	}
 	if !s.authOn() {
 		s.log.Warn("registration and routing are open: no authentication (loopback only, or auth: off)")
 	}
@@ -215,11 +237,75 @@ func (s *Server) handler() (stack.Handler, error) {
 			}
 			users = u
 		}
-		auth := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms,
-			Methods: []sip.Method{sip.REGISTER, sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
-		h = stack.Chain(h, auth.Middleware())
+		// The registrar challenges with 401 (§22.1); requests the proxy
+		// forwards from local users with 407 Proxy-Authenticate (§22.3: "a
+		// proxy ... MUST respond ... with 407").
+		reg := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms,
+			Methods: []sip.Method{sip.REGISTER}}
+		prx := &digest.Server{Realm: s.cfg.Realm, Users: users, Domains: s.cfg.Domains, Algorithms: s.AuthAlgorithms, Proxy: true,
+			Methods: []sip.Method{sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER}}
+		regMW, prxMW := reg.Middleware(), prx.Middleware()
+		inner := h
+		viaReg, viaPrx := regMW(inner), prxMW(inner)
+		h = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
+			if r.Method == sip.REGISTER {
+				viaReg.ServeSIP(ctx, w, r)
+				return
+			}
+			viaPrx.ServeSIP(ctx, w, r)
+		})
 	}
 	return stack.Chain(h, s.metrics.middleware), nil
+}
+
+// hookStateless puts the stateless proxy (§16.11: it "takes messages, both
+// requests and responses, directly from the transport layer") in front of
+// the transaction layer: responses to requests it forwarded, and the
+// requests it forwards, never reach a transaction.
+func (s *Server) hookStateless() {
+	tp := s.sip.Transport()
+	toTransactions := tp.Handler
+	tp.Handler = func(in transport.Incoming) {
+		if sl := s.stateless.Load(); sl != nil {
+			switch m := in.Message.(type) {
+			case *sip.Response:
+				if v := m.TopVia(); v != nil && proxy.IsStatelessBranch(v.Branch()) {
+					sl.HandleIncoming(in)
+					return
+				}
+			case *sip.Request:
+				if s.statelessFor(m) {
+					sl.HandleIncoming(in)
+					return
+				}
+			}
+		}
+		toTransactions(in)
+	}
+}
+
+// statelessFor reports whether the stateless proxy forwards r: not a
+// REGISTER or OPTIONS for this server, and not a request that digest
+// authentication challenges (nor its ACK or CANCEL, which must meet the
+// same transaction). The choice depends only on the message, so a
+// retransmission, the CANCEL and the ACK take the same path.
+func (s *Server) statelessFor(r *sip.Request) bool {
+	switch {
+	case r.Method == sip.REGISTER && s.ours(r.URI):
+		return false
+	case r.Method == sip.OPTIONS && r.URI.User == "" && s.ours(r.URI) && len(r.Routes()) == 0:
+		return false
+	}
+	if !s.authOn() {
+		return true
+	}
+	switch r.Method {
+	case sip.INVITE, sip.ACK, sip.CANCEL, sip.MESSAGE, sip.SUBSCRIBE, sip.PUBLISH, sip.REFER:
+		if f := r.From(); f == nil || s.local(f.URI.Host) {
+			return false
+		}
+	}
+	return true
 }
 
 // router sends requests for this server's domains to the location

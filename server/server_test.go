@@ -180,8 +180,8 @@ func TestServeOptionsAndUnknown(t *testing.T) {
 	if code := do(sip.OPTIONS, ""); code != 200 {
 		t.Errorf("OPTIONS to the server: %d", code)
 	}
-	// A local user with no binding: 480, the same as for an unknown one.
-	if code := do(sip.MESSAGE, "nobody"); code != sip.StatusTemporarilyUnavailable {
+	// A local user with no binding: 404, the same as for an unknown one.
+	if code := do(sip.MESSAGE, "nobody"); code != sip.StatusNotFound {
 		t.Errorf("MESSAGE to an unregistered user: %d", code)
 	}
 	// No open relay: a foreign domain from an unauthenticated sender.
