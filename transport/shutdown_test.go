@@ -38,11 +38,14 @@ func TestShutdown(t *testing.T) {
 	defer busy.Close()
 	msg := rawRequest("SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKbusy", "in-flight", "")
 	busy.Write(msg[:50])
+	// Wait for this connection to be busy, not just any: under load an
+	// earlier connection can still be between messages.
+	busyFrom := busy.LocalAddr().(*net.TCPAddr).AddrPort()
 	eventually(t, 5*time.Second, "the half message to arrive", func() bool {
 		server.mu.Lock()
 		defer server.mu.Unlock()
 		for _, c := range server.conns {
-			if c.state.Load() == stateBusy {
+			if c.remote == busyFrom && c.state.Load() == stateBusy {
 				return true
 			}
 		}
