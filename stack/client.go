@@ -244,53 +244,63 @@ func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transp
 	provisional := false
 	canceled := false
 	done := ctx.Done()
+	responses := tx.Responses()
 	for {
-		select {
-		case res, ok := <-tx.Responses():
-			if !ok {
-				err := tx.Err()
-				if err == nil {
-					err = transaction.ErrTerminated
+		var res *sip.Response
+		var ok bool
+		if done == nil {
+			// No cancellation to watch (context.Background, or already
+			// handled): a plain receive, cheaper than a select.
+			res, ok = <-responses
+		} else {
+			select {
+			case res, ok = <-responses:
+			case <-done:
+				done = nil
+				if req.Method != sip.INVITE {
+					return nil, context.Cause(ctx)
 				}
-				return nil, err
-			}
-			if res.StatusCode.Provisional() {
-				provisional = true
-				if o.provisional != nil {
-					o.provisional(res)
-				}
-				if canceled {
+				// §9.1: "If no provisional response has been received,
+				// the CANCEL request MUST NOT be sent; rather, the client
+				// MUST wait for the arrival of a provisional response
+				// before sending the request."
+				if provisional {
 					c.sendCancel(s, tx)
-					canceled = false
+				} else {
+					canceled = true
 				}
 				continue
 			}
-			if f := o.afterFinal; res.StatusCode.Success() && req.Method == sip.INVITE && f != nil {
-				go func() {
-					for r := range tx.Responses() {
-						f(r)
-					}
-				}()
-			}
-			if ctx.Err() != nil {
-				return res, context.Cause(ctx)
-			}
-			return res, nil
-		case <-done:
-			done = nil
-			if req.Method != sip.INVITE {
-				return nil, context.Cause(ctx)
-			}
-			// §9.1: "If no provisional response has been received, the
-			// CANCEL request MUST NOT be sent; rather, the client MUST wait
-			// for the arrival of a provisional response before sending the
-			// request."
-			if provisional {
-				c.sendCancel(s, tx)
-			} else {
-				canceled = true
-			}
 		}
+		if !ok {
+			err := tx.Err()
+			if err == nil {
+				err = transaction.ErrTerminated
+			}
+			return nil, err
+		}
+		if res.StatusCode.Provisional() {
+			provisional = true
+			if o.provisional != nil {
+				o.provisional(res)
+			}
+			if canceled {
+				c.sendCancel(s, tx)
+				canceled = false
+			}
+			continue
+		}
+		if f := o.afterFinal; res.StatusCode.Success() && req.Method == sip.INVITE && f != nil {
+			go func() {
+				for r := range responses {
+					f(r)
+				}
+			}()
+		}
+		if ctx.Err() != nil {
+			return res, context.Cause(ctx)
+		}
+		return res, nil
 	}
 }
 

@@ -380,6 +380,11 @@ func (c *handlerCtx) get() context.Context {
 
 // stop cancels the context with cause (the first cause wins).
 func (c *handlerCtx) stop(cause error) {
+	if cause == context.Canceled && c.tx.State() == transaction.StateTerminated {
+		// The handler returns after its transaction ended: had the
+		// context been made, the end would have cancelled it first.
+		cause = transaction.ErrTerminated
+	}
 	c.mu.Lock()
 	if c.inner == nil {
 		if c.canceled == nil {

@@ -371,6 +371,13 @@ func TestHandlerContext(t *testing.T) {
 		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
 		go func() { time.Sleep(20 * time.Millisecond); wait(ctx) }()
 	})
+	// Answers and outlives its transaction without touching ctx; a
+	// goroutine it started looks at ctx after it returned.
+	mux.HandleFunc("SLEEPY", func(ctx context.Context, w ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+		time.Sleep(64*fastTimers.T1 + 300*time.Millisecond)
+		go wait(ctx)
+	})
 	// Rings and waits for the CANCEL without touching ctx until it came.
 	canceled := make(chan struct{})
 	mux.HandleFunc(sip.INVITE, func(ctx context.Context, w ResponseWriter, r *sip.Request) {
@@ -401,7 +408,7 @@ func TestHandlerContext(t *testing.T) {
 			t.Fatalf("%s: context never ended", name)
 		}
 	}
-	for _, m := range []sip.Method{"LINGER", "LATE"} {
+	for _, m := range []sip.Method{"LINGER", "LATE", "SLEEPY"} {
 		if res, err := c.Do(t.Context(), request(m, addr)); err != nil || res.StatusCode != sip.StatusOK {
 			t.Fatalf("%s: %v %v", m, res, err)
 		}
@@ -412,6 +419,7 @@ func TestHandlerContext(t *testing.T) {
 	if d := time.Since(start); d < 64*fastTimers.T1/2 {
 		t.Errorf("LINGER: context ended after %v, before Timer J", d)
 	}
+	check("SLEEPY", transaction.ErrTerminated) // the transaction ended first
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})

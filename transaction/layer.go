@@ -415,7 +415,6 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		} else {
 			l.merged.put(mk, tx)
 			tx.mergeOwner = true
-			tx.mk = mk
 		}
 	}
 	l.live++
@@ -485,14 +484,23 @@ func (l *Layer) removeServer(tx *ServerTx) {
 			l.unchain(tx)
 		}
 		if tx.mergeOwner {
-			// The index entry is tx's: it is set only when absent and
-			// removed only by its owner.
-			l.merged.del(tx.mk)
-			tx.mergeOwner = false
+			l.unmerge(tx)
 		}
 		l.done1()
 	}
 	l.mu.Unlock()
+}
+
+// unmerge removes tx's entry from the §8.2.2.2 index. The entry is tx's:
+// it is set only when absent and removed only by its owner. (The key is
+// computed again rather than kept: that keeps a ServerTx within 512
+// bytes.) Caller holds l.mu.
+//
+//go:noinline
+func (l *Layer) unmerge(tx *ServerTx) {
+	mk, _ := mergeKeyFor(tx.req)
+	l.merged.del(mk)
+	tx.mergeOwner = false
 }
 
 // unchain takes tx out of its chain of transactions sharing a match key,

@@ -302,3 +302,46 @@ func BenchmarkNonInviteTransactions(b *testing.B) {
 		})
 	}
 }
+
+// TestTimerReuse checks that transactions take the timers of ended ones:
+// once a first round has ended, a second round of as many transactions
+// makes no new timer, and those timers still drive the machines (Timers K
+// and J end every transaction).
+func TestTimerReuse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newMemPipe(transport.UDP)
+		server := NewLayer(p.server, Config{OnRequest: okServer})
+		client := NewLayer(p.client, Config{})
+		p.start(client, server)
+		defer p.close()
+		tmpl := options(t)
+		dest := transport.Dest{Network: transport.UDP, Addr: p.client.flow.Remote}
+		unused := func(l *Layer) int {
+			l.tickMu.Lock()
+			defer l.tickMu.Unlock()
+			return len(l.slab)
+		}
+		round := func() {
+			for range 20 {
+				tx, err := client.Request(context.Background(), newOptionsFrom(tmpl), dest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res := <-tx.Responses(); res == nil || res.StatusCode != sip.StatusOK {
+					t.Fatalf("response %v", res)
+				}
+			}
+			time.Sleep(64*DefaultT1 + time.Second) // past Timers J and K
+			synctest.Wait()
+			if n, m := client.Len(), server.Len(); n != 0 || m != 0 {
+				t.Fatalf("%d client and %d server transactions left", n, m)
+			}
+		}
+		round()
+		c0, s0 := unused(client), unused(server)
+		round()
+		if c, s := unused(client), unused(server); c != c0 || s != s0 {
+			t.Errorf("second round made new timers: unused ticks %d→%d (client), %d→%d (server)", c0, c, s0, s)
+		}
+	})
+}

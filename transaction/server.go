@@ -36,9 +36,8 @@ type ServerTx struct {
 	inserted   bool      // in the Layer's tables
 	sk         srvKey
 	lk         *legacyKey // nil for RFC 3261 requests
-	mergeOwner bool       // the Layer's merge index points here, under mk
-	mk         mergeKey
-	respToTag  string // To tag of the last response (RFC 2543 ACK matching)
+	mergeOwner bool       // the Layer's merge index points here
+	respToTag  string     // To tag of the last response (RFC 2543 ACK matching)
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
