@@ -75,6 +75,21 @@ func TestRetransmit2xxStopsOnAck(t *testing.T) {
 		default:
 			t.Error("early ACK forgotten")
 		}
+		// Retransmitted ACKs (the peer re-ACKs each retransmitted 2xx) are
+		// absorbed, whatever came first (this panicked on a closed channel).
+		for range 3 {
+			if err := d.ReceiveRequest(ack); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.ReceiveRequest(ackWithSeq(ack, 7)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-d.AckFor(2):
+		default:
+			t.Error("ACK forgotten after retransmissions")
+		}
 	})
 }
 
