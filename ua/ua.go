@@ -55,7 +55,9 @@ type UA struct {
 	OnMessage func(ctx context.Context, s *Session, req *sip.Request) sip.StatusCode
 	// OnInfo receives INFO requests (RFC 6086) of registered Info Packages
 	// (or without Info-Package, the legacy use) and returns the status;
-	// nil accepts with 200.
+	// nil accepts with 200. Register the packages with
+	// Caps().AddInfoPackages and their body types with Caps().AddAccept
+	// (others get 415 from Validate).
 	OnInfo func(ctx context.Context, s *Session, req *sip.Request) sip.StatusCode
 
 	once     sync.Once
