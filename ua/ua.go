@@ -67,6 +67,7 @@ type UA struct {
 	bgMu     sync.Mutex // orders wg.Add before Close's Wait
 	closed   bool
 	dialogs  dialog.Registry
+	extra    map[sip.Method]stack.Handler
 	mu       sync.Mutex
 	sessions map[dialog.ID]*Session
 }
@@ -115,8 +116,29 @@ func (u *UA) Handler() stack.Handler {
 	mux.HandleFunc(sip.UPDATE, u.serveUpdate)
 	mux.HandleFunc(sip.INFO, u.serveInfo)
 	mux.HandleFunc(sip.MESSAGE, u.serveMessage)
+	for m, h := range u.extra {
+		mux.Handle(m, h)
+	}
 	return stack.Chain(mux, Validate(u.Capabilities, u.Server.Transactions()))
 }
+
+// Handle adds a handler for a method the UA core does not implement
+// itself (SUBSCRIBE, NOTIFY, REFER… — further usages of its dialogs, RFC
+// 5057) and registers the method in the capabilities (Allow). Call it
+// before Handler or Attach; a method handled twice panics, as in
+// stack.ServeMux.
+func (u *UA) Handle(m sip.Method, h stack.Handler) {
+	u.init()
+	if u.extra == nil {
+		u.extra = make(map[sip.Method]stack.Handler)
+	}
+	u.extra[m] = h
+	u.Capabilities.AddMethods(m)
+}
+
+// Dialogs returns the registry of the UA's dialogs, early ones included;
+// other usages find the dialog of a request here.
+func (u *UA) Dialogs() *dialog.Registry { u.init(); return &u.dialogs }
 
 // Attach installs Handler and the ACK receiver on the Server.
 func (u *UA) Attach() {
