@@ -125,7 +125,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 	s.reinviting = true
 	s.mu.Unlock()
 
-	res, err := s.do(ctx, d, req, stack.WithAfterFinal(s.on2xx))
+	res, err := s.do(ctx, d, req, stack.WithAfterFinal(func(r *sip.Response) { _ = s.on2xx(r) }))
 	s.mu.Lock()
 	s.reinviting = false
 	if err != nil {

@@ -302,6 +302,16 @@ func (s *Session) notifyMedia() {
 	}
 }
 
+// secure reports whether the initial INVITE travelled over TLS (sent
+// there, or received on such a flow), for the dialog's secure flag
+// (§12.1.1, §12.1.2; the dialog also requires a sips Request-URI).
+func (s *Session) secure() bool {
+	if s.tx != nil {
+		return s.tx.Flow().Network.Secure()
+	}
+	return s.fallback != nil && s.fallback.Network.Secure()
+}
+
 // destFor is where requests in dialog d go: the first route or the remote
 // target when it is a numeric address, else the session's fallback (nil:
 // let the Client resolve).
@@ -484,7 +494,7 @@ func (s *Session) Invite(ctx context.Context) error {
 	res, err := u.Client.Do(ctx, inv, opts...)
 	defer close(s.ready)
 	if res != nil && res.StatusCode.Success() {
-		s.on2xx(res)
+		sdpErr := s.on2xx(res)
 		s.mu.Lock()
 		cancelled := s.cancelSent
 		s.mu.Unlock()
@@ -496,6 +506,10 @@ func (s *Session) Invite(ctx context.Context) error {
 				err = ErrCanceled
 			}
 			return err
+		}
+		if sdpErr != nil {
+			// The 2xx was ACKed and the session is being ended with BYE.
+			return fmt.Errorf("ua: unusable SDP answer: %w", sdpErr)
 		}
 		if e := s.Err(); e != nil {
 			return e
@@ -525,7 +539,7 @@ func (s *Session) legFor(res *sip.Response) *leg {
 	if l, ok := s.legs[tag]; ok {
 		return l
 	}
-	d, err := dialog.NewUAC(s.inv, res, false)
+	d, err := dialog.NewUAC(s.inv, res, s.secure())
 	if err != nil {
 		return nil
 	}
@@ -654,7 +668,7 @@ func parseUint32(v string) (uint32, bool) {
 func (s *Session) afterFinal(res *sip.Response) {
 	<-s.ready
 	if res.StatusCode.Success() {
-		s.on2xx(res)
+		_ = s.on2xx(res)
 	}
 }
 
@@ -666,10 +680,10 @@ func (s *Session) afterFinal(res *sip.Response) {
 // transitioned to the 'confirmed' state"; and a 2xx creating another
 // dialog than the one kept is ACKed, then "the UAC ... MUST terminate the
 // dialog by sending a BYE request".
-func (s *Session) on2xx(res *sip.Response) {
+func (s *Session) on2xx(res *sip.Response) (sdpErr error) {
 	to := res.To()
 	if to == nil {
-		return
+		return nil
 	}
 	cs, _ := res.CSeq()
 	key := ackKey{to.Tag(), cs.Seq}
@@ -682,22 +696,21 @@ func (s *Session) on2xx(res *sip.Response) {
 		} else if s.dlg != nil && s.dlg.ID().RemoteTag == key.tag {
 			s.sendAck(s.dlg, ack)
 		}
-		return
+		return nil
 	}
 	if cs.Seq != s.invSeq {
 		// A re-INVITE's 2xx is ACKed by Reinvite itself.
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	l := s.legFor(res)
 	if l == nil {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	_ = l.dlg.ReceiveResponse(res)
 	keep := s.dlg == nil && s.state != SessionEnded
 	ack := l.dlg.NewAck(cs.Seq)
-	var sdpErr error
 	media := false
 	if keep {
 		s.dlg, s.state, s.final = l.dlg, SessionConfirmed, true
@@ -756,6 +769,7 @@ func (s *Session) on2xx(res *sip.Response) {
 	case media:
 		s.notifyMedia()
 	}
+	return sdpErr
 }
 
 // sendAck passes an ACK for a 2xx to the transport (it has no transaction,
@@ -994,7 +1008,7 @@ func (s *Session) earlyDialog(res *sip.Response) error {
 	if s.dlg != nil {
 		return nil
 	}
-	d, err := dialog.NewUAS(s.inv, res, false)
+	d, err := dialog.NewUAS(s.inv, res, s.secure())
 	if err != nil {
 		return err
 	}

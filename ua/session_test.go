@@ -387,3 +387,26 @@ func TestSessionByeBeforeAck(t *testing.T) {
 		t.Errorf("Err %v", bs.Err())
 	}
 }
+
+// TestSessionUnusableAnswer: a 2xx without the SDP answer to our offer is
+// ACKed (§13.2.2.4) and the session ended with BYE carrying a Reason.
+func TestSessionUnusableAnswer(t *testing.T) {
+	r := newRaw(t)
+	a := newAgent(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "raw", Host: "127.0.0.1", Port: r.addr.Port()},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.UDP, Addr: r.addr}})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Invite(t.Context()) }()
+	inv, from := r.expect(sip.INVITE)
+	r.send(r.answer(inv, sip.StatusOK, "rawtag"), from) // no body
+	r.expect(sip.ACK)
+	bye, bfrom := r.expect(sip.BYE)
+	if !strings.Contains(bye.Get("Reason"), "cause=488") {
+		t.Errorf("BYE Reason %q", bye.Get("Reason"))
+	}
+	r.send(sip.NewResponse(bye, sip.StatusOK), bfrom)
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "unusable SDP answer") {
+		t.Errorf("Invite = %v", err)
+	}
+	<-s.Done()
+}
