@@ -410,3 +410,43 @@ func TestSessionUnusableAnswer(t *testing.T) {
 	}
 	<-s.Done()
 }
+
+// TestSessionOverTCP: the same call over TCP, where nothing is
+// retransmitted by the UA core (§13.3.1.4 and RFC 3262 §3 only wait for
+// the ACK and the PRACK on a reliable transport), even when they are slow.
+func TestSessionOverTCP(t *testing.T) {
+	answered := make(chan *Session, 1)
+	b := newAgentTCP(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			s.Media = audio(40002)
+			if err := s.Progress(ctx, sip.StatusSessionProgress, true); err != nil {
+				t.Error(err)
+			}
+			_ = s.Accept()
+			answered <- s
+		}
+	})
+	a := newAgentTCP(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: b.addr.Port(), Params: sip.Params(";transport=tcp")},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.TCP, Addr: b.addr}})
+	if err := s.Invite(t.Context()); err != nil {
+		t.Fatalf("%v\n%s", err, a.wire)
+	}
+	bs := <-answered
+	if err := s.Hold(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two ACKs", func() bool { return b.wire.count("< ACK") == 2 })
+	if err := bs.Bye(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	for _, line := range []string{"> 183 INVITE", "> 200 INVITE"} {
+		if n := b.wire.count(line); line == "> 183 INVITE" && n != 1 || line == "> 200 INVITE" && n != 2 {
+			t.Errorf("%d × %q over TCP:\n%s", n, line, b.wire)
+		}
+	}
+	if !errors.Is(s.Err(), ErrRemoteHangup) {
+		t.Errorf("caller Err %v", s.Err())
+	}
+}
