@@ -71,6 +71,7 @@ var (
 // StatusError is a final non-2xx response to a request of a session.
 type StatusError struct{ Response *sip.Response }
 
+// Error says which request got which response.
 func (e *StatusError) Error() string {
 	cs, _ := e.Response.CSeq()
 	return fmt.Sprintf("ua: %s answered %d %s", cs.Method, e.Response.StatusCode, e.Response.Reason)
