@@ -121,8 +121,6 @@ type Session struct {
 	opts     CallOptions
 	ready    chan struct{} // UAC: closed when the INVITE's final response is handled
 	done     chan struct{}
-	life     context.Context // ends with the session (or the UA)
-	stopLife context.CancelFunc
 
 	mu          sync.Mutex
 	state       SessionState
@@ -150,8 +148,9 @@ type Session struct {
 	wClosed     bool
 	finalSent   chan struct{}
 	acked       chan struct{} // closed on the ACK of our last 2xx to an INVITE, or when waiting for it ends
-	offerIn2xx  uint32        // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
-	earlyAnswer *sdp.Session  // answer sent in an unreliable provisional, repeated in the 2xx
+	awaits      []*dialog.Awaiting2xx
+	offerIn2xx  uint32       // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
+	earlyAnswer *sdp.Session // answer sent in an unreliable provisional, repeated in the 2xx
 
 	// re-INVITE and UPDATE (§14, RFC 3311)
 	reinviting bool // our re-INVITE is in progress
@@ -185,9 +184,8 @@ type reliable struct {
 
 func (u *UA) newSession(outgoing bool) *Session {
 	u.init()
-	life, stop := context.WithCancel(u.ctx)
 	return &Session{ua: u, outgoing: outgoing, state: SessionCalling, done: make(chan struct{}),
-		ready: make(chan struct{}), finalSent: make(chan struct{}), life: life, stopLife: stop,
+		ready: make(chan struct{}), finalSent: make(chan struct{}),
 		legs: map[string]*leg{}, acks: map[ackKey]*sip.Request{}}
 }
 
@@ -284,12 +282,18 @@ func (s *Session) end(err error) {
 			ds = append(ds, l.dlg)
 		}
 	}
+	awaits := s.awaits
+	s.awaits = nil
 	s.mu.Unlock()
 	for _, d := range ds {
 		s.ua.forget(d)
 		d.Terminate()
 	}
-	s.stopLife()
+	// The 2xx retransmissions end with the session (a BYE that overtook
+	// a lost ACK).
+	for _, a := range awaits {
+		a.Stop()
+	}
 	close(s.done)
 }
 
@@ -1124,7 +1128,6 @@ func (s *Session) Accept() error {
 	}
 	s.dlg.Confirm()
 	s.acked = make(chan struct{})
-	ackCh := s.dlg.AckFor(s.invSeq)
 	err := s.w.Respond(ok)
 	if err != nil {
 		s.mu.Unlock()
@@ -1133,46 +1136,61 @@ func (s *Session) Accept() error {
 	}
 	s.final, s.state = true, SessionConfirmed
 	close(s.finalSent)
-	acked, tx := s.acked, s.tx
+	acked, tx, d := s.acked, s.tx, s.dlg
 	s.mu.Unlock()
 	s.notifyMedia()
-	s.retransmit2xx(tx, ok, ackCh, acked)
+	s.retransmit2xx(d, s.invSeq, tx, ok, acked)
 	return nil
 }
 
-// retransmit2xx runs §13.3.1.4 for a 2xx sent through tx: retransmissions
+// retransmit2xx runs §13.3.1.4 for a 2xx sent through tx to the INVITE
+// with CSeq seq (dialog.Await2xx: timers, no goroutine): retransmissions
 // until ACK, and BYE after 64·T1 without one: "If the server retransmits
 // the 2xx response for 64*T1 seconds without receiving an ACK, the dialog
 // is confirmed, but the session SHOULD be terminated. This is accomplished
-// with a BYE". acked, if not nil, is closed when waiting ends.
-func (s *Session) retransmit2xx(tx *transaction.ServerTx, ok *sip.Response, ackCh <-chan struct{}, acked chan struct{}) {
-	s.ua.goBackground(func(ctx context.Context) {
-		reliable := tx == nil || tx.Flow().Reliable()
-		// The retransmissions end with the session too (a BYE that
-		// overtook a lost ACK).
-		err := dialog.Retransmit2xx(s.life, s.ua.Timers, reliable, func() error {
-			if tx == nil {
-				return nil
-			}
-			return tx.Respond(context.Background(), ok)
-		}, ackCh)
-		if acked != nil {
-			close(acked)
+// with a BYE". acked is closed when waiting ends.
+func (s *Session) retransmit2xx(d *dialog.Dialog, seq uint32, tx *transaction.ServerTx, ok *sip.Response, acked chan struct{}) {
+	reliable := tx == nil || tx.Flow().Reliable()
+	a := d.Await2xx(seq, s.ua.Timers, reliable, func() error {
+		if tx == nil {
+			return nil
 		}
-		if errors.Is(err, dialog.ErrNoAck) {
-			s.mu.Lock()
-			d := s.dlg
-			s.mu.Unlock()
-			bye, err := s.byeRequest(d, nil)
-			s.end(dialog.ErrNoAck)
-			if err != nil {
-				return
-			}
+		return tx.Respond(context.Background(), ok)
+	}, func(err error) {
+		close(acked)
+		if !errors.Is(err, dialog.ErrNoAck) {
+			return
+		}
+		bye, berr := s.byeRequest(d, nil)
+		s.end(dialog.ErrNoAck)
+		if berr != nil {
+			return
+		}
+		s.ua.goBackground(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, s.ua.Timers.F())
 			defer cancel()
 			_ = s.sendBye(ctx, d, bye)
-		}
+		})
 	})
+	s.mu.Lock()
+	if s.state == SessionEnded {
+		s.mu.Unlock()
+		a.Stop()
+		return
+	}
+	s.awaits = append(s.awaits, a)
+	s.mu.Unlock()
+}
+
+// stopAwaits stops the session's 2xx retransmissions (UA.Close).
+func (s *Session) stopAwaits() {
+	s.mu.Lock()
+	awaits := s.awaits
+	s.awaits = nil
+	s.mu.Unlock()
+	for _, a := range awaits {
+		a.Stop()
+	}
 }
 
 // Reject refuses an incoming call with a final response of 300–699.

@@ -155,6 +155,15 @@ func (u *UA) Close() {
 	u.closed = true
 	u.bgMu.Unlock()
 	u.stop()
+	u.mu.Lock()
+	var ss []*Session
+	for _, s := range u.sessions {
+		ss = append(ss, s)
+	}
+	u.mu.Unlock()
+	for _, s := range ss {
+		s.stopAwaits()
+	}
 	u.wg.Wait()
 }
 
