@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleysip/parley/dialog"
 	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
 )
 
@@ -355,4 +356,116 @@ func TestSessionCancelWaitsForProvisional(t *testing.T) {
 		t.Fatalf("Invite = %v", err)
 	}
 	r.expect(sip.ACK) // the transaction's ACK for the 487 (§17.1.1.3)
+}
+
+// TestSessionByeBeforeAck: the ACK is lost and the caller's BYE arrives
+// first: the callee answers it, ends the session and stops retransmitting
+// its 200.
+func TestSessionByeBeforeAck(t *testing.T) {
+	got := make(chan *Session, 1)
+	b := newAgent(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			_ = s.Accept()
+			got <- s
+		}
+	})
+	r := newRaw(t)
+	inv := r.request(sip.INVITE, b.uri("bob"), "byefirst@127.0.0.1", "rawtag", "", 1)
+	r.send(inv, b.addr)
+	ok := r.expectResponse(sip.StatusOK)
+	bs := <-got
+	bye := r.request(sip.BYE, b.uri("bob"), "byefirst@127.0.0.1", "rawtag", ok.To().Tag(), 2)
+	r.send(bye, b.addr)
+	r.expectResponse(sip.StatusOK)
+	<-bs.Done()
+	time.Sleep(50 * time.Millisecond)
+	n := b.wire.count("> 200 INVITE")
+	time.Sleep(400 * time.Millisecond) // several T1..T2 intervals
+	if m := b.wire.count("> 200 INVITE"); m != n {
+		t.Errorf("200 retransmitted after the session ended: %d then %d\n%s", n, m, b.wire)
+	}
+	if !errors.Is(bs.Err(), ErrRemoteHangup) {
+		t.Errorf("Err %v", bs.Err())
+	}
+}
+
+// TestSessionUnusableAnswer: a 2xx without the SDP answer to our offer is
+// ACKed (§13.2.2.4) and the session ended with BYE carrying a Reason.
+func TestSessionUnusableAnswer(t *testing.T) {
+	r := newRaw(t)
+	a := newAgent(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "raw", Host: "127.0.0.1", Port: r.addr.Port()},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.UDP, Addr: r.addr}})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Invite(t.Context()) }()
+	inv, from := r.expect(sip.INVITE)
+	r.send(r.answer(inv, sip.StatusOK, "rawtag"), from) // no body
+	r.expect(sip.ACK)
+	bye, bfrom := r.expect(sip.BYE)
+	if !strings.Contains(bye.Get("Reason"), "cause=488") {
+		t.Errorf("BYE Reason %q", bye.Get("Reason"))
+	}
+	r.send(sip.NewResponse(bye, sip.StatusOK), bfrom)
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "unusable SDP answer") {
+		t.Errorf("Invite = %v", err)
+	}
+	<-s.Done()
+}
+
+// TestSessionOverTCP: the same call over TCP, where nothing is
+// retransmitted by the UA core (§13.3.1.4 and RFC 3262 §3 only wait for
+// the ACK and the PRACK on a reliable transport), even when they are slow.
+func TestSessionOverTCP(t *testing.T) {
+	answered := make(chan *Session, 1)
+	b := newAgentTCP(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			s.Media = audio(40002)
+			if err := s.Progress(ctx, sip.StatusSessionProgress, true); err != nil {
+				t.Error(err)
+			}
+			_ = s.Accept()
+			answered <- s
+		}
+	})
+	a := newAgentTCP(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: b.addr.Port(), Params: sip.Params(";transport=tcp")},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.TCP, Addr: b.addr}})
+	if err := s.Invite(t.Context()); err != nil {
+		t.Fatalf("%v\n%s", err, a.wire)
+	}
+	bs := <-answered
+	if err := s.Hold(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two ACKs", func() bool { return b.wire.count("< ACK") == 2 })
+	if err := bs.Bye(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	for _, line := range []string{"> 183 INVITE", "> 200 INVITE"} {
+		if n := b.wire.count(line); line == "> 183 INVITE" && n != 1 || line == "> 200 INVITE" && n != 2 {
+			t.Errorf("%d × %q over TCP:\n%s", n, line, b.wire)
+		}
+	}
+	if !errors.Is(s.Err(), ErrRemoteHangup) {
+		t.Errorf("caller Err %v", s.Err())
+	}
+}
+
+// TestOnInvitePanic: a panicking OnInvite gets the caller a 500 (the
+// stack recovers) and leaves no session behind.
+func TestOnInvitePanic(t *testing.T) {
+	b := newAgent(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			_ = s.Progress(ctx, sip.StatusRinging, false)
+			panic(stack.ErrAbortHandler)
+		}
+	})
+	a := newAgent(t, "alice", func(u *UA) { u.Disable100rel = true })
+	s := a.NewCall(b.uri("bob"), CallOptions{Dest: b.dest()})
+	var se *StatusError
+	if err := s.Invite(t.Context()); !errors.As(err, &se) || se.Response.StatusCode != sip.StatusServerInternalError {
+		t.Fatalf("Invite = %v", err)
+	}
+	eventually(t, "no sessions", func() bool { return a.Sessions() == 0 && b.Sessions() == 0 })
 }
