@@ -177,3 +177,23 @@ func TestNoURIWithWhiteSpaceParses(t *testing.T) {
 		}
 	}
 }
+
+// parseURI with its one-pass shortcut gives what the full parser gives.
+func TestParseURIMatchesFull(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	pieces := []string{"sip:", "sips:", "SIP:", "tel:", "a", "bob", "@", "@", "example.com", "10.0.0.2", ":", ":5060", ":99999", ";", ";lr", ";transport=tcp", "=", "?h=v", "?", "[::1]", "%41", "%4", "-", ".", "_", " ", ",", "&", "+1-2", "::"}
+	for range 400000 {
+		s := randomPieces(r, pieces, 7)
+		for _, allow := range []bool{true, false} {
+			var fast, full URI
+			errFast := parseURI(&fast, s, allow)
+			errFull := parseURIFull(&full, s, allow)
+			if (errFast == nil) != (errFull == nil) || fast != full {
+				t.Fatalf("parseURI(%q, %v) = %+v, %v; full parser %+v, %v", s, allow, fast, errFast, full, errFull)
+			}
+			if errFast != nil && errFast.Error() != errFull.Error() {
+				t.Fatalf("parseURI(%q, %v) error %v; full parser %v", s, allow, errFast, errFull)
+			}
+		}
+	}
+}
