@@ -118,8 +118,25 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 			return nil, &exitError{code: 2, err: fmt.Errorf("--from: %w", err)}
 		}
 	}
-	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel,
-		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact}}
+	out := cmd.OutOrStdout()
+	caps := &ua.Capabilities{}
+	// Legacy INFO (RFC 6086 §2) carries DTMF as application/dtmf-relay.
+	caps.AddAccept("application/dtmf-relay")
+	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel, Capabilities: caps,
+		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact},
+		OnMessage: func(_ context.Context, sess *ua.Session, req *sip.Request) sip.StatusCode {
+			where := "outside a dialog"
+			if sess != nil {
+				where = "in the call"
+			}
+			eventf(out, "MESSAGE %s from %s: %q", where, req.From().URI.String(), bodyText(req.Body))
+			return sip.StatusOK
+		},
+		OnInfo: func(_ context.Context, _ *ua.Session, req *sip.Request) sip.StatusCode {
+			eventf(out, "INFO %s: %q", req.ContentType(), bodyText(req.Body))
+			return sip.StatusOK
+		},
+	}
 	u.Attach()
 	if pc != nil {
 		_, err = s.ServePacket(pc)
@@ -183,6 +200,15 @@ func startMedia(m *rtpStream, remote *sdp.Session) bool {
 	return false
 }
 
+// bodyText cuts a received body for printing (%q escapes the rest).
+func bodyText(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}
+
 // eventf prints a line of the call ladder that is not a message.
 func eventf(w io.Writer, format string, a ...any) {
 	fmt.Fprintf(w, "%s --- %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
@@ -191,7 +217,7 @@ func eventf(w io.Writer, format string, a ...any) {
 func newCallCmd() *cobra.Command {
 	var f phoneFlags
 	var duration, cancelAfter, hold time.Duration
-	var wav string
+	var wav, message, info, infoType string
 	cmd := &cobra.Command{
 		Use:   "call [flags] sip:user@host[:port]",
 		Short: "Place an audio call: INVITE with SDP, G.711 RTP both ways, BYE",
@@ -316,6 +342,22 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				return failure(err)
 			}
 			eventf(out, "call answered")
+			if message != "" {
+				// RFC 3428 §4: a MESSAGE within the dialog.
+				mctx, mcancel := context.WithTimeout(sig, f.timeout)
+				if _, err := sess.Message(mctx, "text/plain", []byte(message)); err != nil {
+					eventf(out, "MESSAGE failed: %v", err)
+				}
+				mcancel()
+			}
+			if info != "" {
+				// RFC 6086 §2: a legacy INFO, without Info-Package.
+				ictx, icancel := context.WithTimeout(sig, f.timeout)
+				if _, err := sess.Info(ictx, "", infoType, []byte(strings.ReplaceAll(info, `\n`, "\r\n"))); err != nil {
+					eventf(out, "INFO failed: %v", err)
+				}
+				icancel()
+			}
 			if hold > 0 {
 				go holdAndResume(sess, hold, out)
 			}
@@ -346,6 +388,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	fl.StringVar(&wav, "wav", "", "play this WAV file (8 kHz, 16-bit, mono PCM) instead of a tone")
 	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")
 	fl.DurationVar(&cancelAfter, "cancel-after", 0, "cancel the call (CANCEL) if it is not answered within this time")
+	fl.StringVar(&message, "message", "", "send this text in a MESSAGE within the call once it is answered (RFC 3428)")
+	fl.StringVar(&info, "info", "", `send this body in an INFO within the call once it is answered (RFC 6086 legacy INFO; "\n" is a line break), e.g. "Signal=5\nDuration=160"`)
+	fl.StringVar(&infoType, "info-type", "application/dtmf-relay", "Content-Type of the --info body")
 	fl.DurationVar(&hold, "hold", 0, "put the call on hold (re-INVITE, sendonly) this long after the answer, and resume it as long after that")
 	fl.Lookup("timeout").Usage = "give up if the call is not answered in time"
 	return cmd

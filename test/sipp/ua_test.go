@@ -508,3 +508,57 @@ func TestParleyCallPRACK(t *testing.T) {
 	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "--> PRACK "+sippC, "<-- 200 OK (PRACK)",
 		"<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
 }
+
+// TestParleyAnswerInfoMessage: SIPp sends a MESSAGE outside any dialog to
+// `parley answer`, then calls it and sends INFO and MESSAGE within the
+// call; each gets 200 and parley prints what it received.
+func TestParleyAnswerInfoMessage(t *testing.T) {
+	sippPath(t)
+	port := freeTCPPort(t)
+	ans := startParley(t, 30*time.Second, "answer", "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1")
+	ans.waitFor(t, "answering calls at")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	_, wait := sipp(t, 20*time.Second, "-sf", scenario("uac_message.xml"), addr, "-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)),
+		"-m", "1", "-timeout", "15s", "-timeout_error", "-recv_timeout", "5s")
+	sippOK(t, wait)
+	_, wait = sipp(t, 30*time.Second, "-sf", scenario("ua_uac_midcall.xml"), addr, "-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
+	sippOK(t, wait)
+	if code := ans.wait(); code != 0 {
+		t.Fatalf("parley answer exit %d\n%s", code, ans)
+	}
+	me := "sip:parley@" + addr
+	wantLadder(t, ans, "<-- MESSAGE sip:echo@"+addr, "--> 200 OK (MESSAGE)",
+		"<-- INVITE "+me, "--> 180 Ringing (INVITE)", "--> 200 OK (INVITE)", "<-- ACK "+me,
+		"<-- INFO "+me, "--> 200 OK (INFO)", "<-- MESSAGE "+me, "--> 200 OK (MESSAGE)", "<-- BYE "+me, "--> 200 OK (BYE)")
+	out := ans.stdout.String()
+	for _, want := range []string{`MESSAGE outside a dialog from sip:sipp@127.0.0.1:`, `: "hello 1`,
+		`INFO application/dtmf-relay: "Signal=5\r\nDuration=160`, `MESSAGE in the call from sip:sipp@127.0.0.1:`, `: "hello within the call`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("answer did not print %q\n%s", want, ans)
+		}
+	}
+}
+
+// TestParleyAnswerEarlyUpdate: in the early dialog of a reliable 183,
+// SIPp sends UPDATE with a new offer (a=sendonly); `parley answer` answers
+// it (a=recvonly) before the call is answered (RFC 3311 §5.1).
+func TestParleyAnswerEarlyUpdate(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_update.xml", "--100rel", "--early-media", "--ring", "600ms")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	wantLadder(t, ans, "<-- INVITE "+me, "--> 183 Session Progress (INVITE)", "<-- PRACK "+me, "--> 200 OK (PRACK)",
+		"<-- UPDATE "+me, "--> 200 OK (UPDATE)", "--> 200 OK (INVITE)", "<-- ACK "+me, "<-- BYE "+me, "--> 200 OK (BYE)")
+}
+
+// TestParleyCallInfoMessage: `parley call --message --info` sends a
+// MESSAGE and a legacy INFO within the answered call; SIPp checks both.
+func TestParleyCallInfoMessage(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_midcall.xml", nil, "--duration", "500ms",
+		"--message", "hello from the call", "--info", `Signal=5\nDuration=160`)
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := target + ";transport=UDP"
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> MESSAGE "+sippC, "<-- 200 OK (MESSAGE)", "--> INFO "+sippC, "<-- 200 OK (INFO)", "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
