@@ -251,14 +251,16 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				return &exitError{code: 2, err: errors.New("--duration must be positive")}
 			}
 			var samples []int16
+			untilPlayed := false
 			if wav != "" {
 				if samples, err = readWAV(wav); err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--wav: %w", err)}
 				}
 				if !cmd.Flags().Changed("duration") {
-					// Play the whole file, and a little longer for the
-					// last packets to arrive.
-					duration = time.Duration(len(samples))*time.Second/8000 + 200*time.Millisecond
+					// Play the whole file (the call ends when it has been
+					// sent); this is only a bound.
+					duration = time.Duration(len(samples))*time.Second/8000 + 10*time.Second
+					untilPlayed = true
 				}
 			}
 			hop := target
@@ -271,21 +273,31 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				r.Params = r.Params.Set("lr", "")
 				route = &r
 			}
+			sig, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(sig, f.timeout)
+			defer cancel()
+			// RFC 3263: without --transport the DNS (NAPTR, SRV) or the
+			// URI's transport parameter chooses, else UDP.
+			n := transport.Unknown
+			if f.transport != "" {
+				if n, err = f.network(); err != nil {
+					return err
+				}
+			}
+			dests, err := lookup(ctx, f.resolver(), hop, n)
+			if err != nil {
+				return err
+			}
+			if f.transport == "" {
+				f.transport = strings.ToLower(dests[0].Network.String())
+			}
 			p, err := newPhone(cmd, &f, nil)
 			if err != nil {
 				return err
 			}
 			defer p.close()
 			out := cmd.OutOrStdout()
-			sig, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			ctx, cancel := context.WithTimeout(sig, f.timeout)
-			defer cancel()
-			n, _ := f.network()
-			dests, err := lookup(ctx, p.ua.Server.Resolver, hop, n)
-			if err != nil {
-				return err
-			}
 			m, err := listenRTP(p.ip)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -294,6 +306,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			m.samples = samples
 			var sess *ua.Session
 			for i, d := range dests {
+				if d.Network.String() != strings.ToUpper(f.transport) {
+					continue // the UA listens on one transport
+				}
 				var mu sync.Mutex
 				early := false
 				sess = p.ua.NewCall(target, ua.CallOptions{
@@ -363,7 +378,13 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			}
 			end := time.NewTimer(duration)
 			defer end.Stop()
+			var played <-chan struct{}
+			if untilPlayed {
+				played = m.finished
+			}
 			select {
+			case <-played:
+				time.Sleep(100 * time.Millisecond) // for the last packets to arrive
 			case <-end.C:
 			case <-sig.Done():
 			case <-sess.Done():
@@ -384,6 +405,8 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:0")
 	fl := cmd.Flags()
+	fl.Lookup("transport").DefValue, f.transport = "", ""
+	fl.Lookup("transport").Usage = "transport: udp, tcp or ws (default: chosen by RFC 3263 — the URI's transport parameter, NAPTR and SRV records — else udp)"
 	fl.DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call (with --wav: the file's length)")
 	fl.StringVar(&wav, "wav", "", "play this WAV file (8 kHz, 16-bit, mono PCM) instead of a tone")
 	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")

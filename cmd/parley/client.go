@@ -167,8 +167,20 @@ func lookup(ctx context.Context, r *resolve.Resolver, u sip.URI, n transport.Net
 	if m, ok := u.Params.Get("maddr"); ok {
 		q.MAddr = m
 	}
-	if a, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil && u.Port == 0 {
-		return []transport.Dest{{Network: n, Addr: netip.AddrPortFrom(a, n.DefaultPort())}}, nil
+	if a, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil {
+		// RFC 3263 §4.1/§4.2: a numeric host is used as it is, over UDP
+		// unless a transport is given.
+		if n == transport.Unknown {
+			n = transport.UDP
+			if u.Secure() {
+				n = transport.TLS
+			}
+		}
+		port := u.Port
+		if port == 0 {
+			port = n.DefaultPort()
+		}
+		return []transport.Dest{{Network: n, Addr: netip.AddrPortFrom(a, port)}}, nil
 	}
 	ts, err := r.Lookup(ctx, q)
 	if err != nil {
