@@ -337,9 +337,14 @@ func (d *Dialog) ReceiveRequest(req *sip.Request) error {
 	if req.Method == sip.ACK {
 		// §13.3.1.4: the ACK stops the 2xx retransmissions; its CSeq number
 		// is that of the INVITE it acknowledges.
+		// A retransmitted ACK (one per retransmitted 2xx, §13.2.2.4)
+		// finds the channel closed already.
 		if ch, ok := d.acks[cs.Seq]; ok {
-			close(ch)
-			delete(d.acks, cs.Seq)
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
 		} else {
 			if d.acks == nil {
 				d.acks = make(map[uint32]chan struct{})

@@ -5,7 +5,15 @@
 //
 // A Dialog is a plain value guarded by its own mutex; it knows who
 // initiated it (Replaces, Join and Target-Dialog need that) and is found
-// in a [Registry] by its [ID], early dialogs included. Usages (RFC 5057:
-// the INVITE usage, subscription usages) and the INVITE usage's timers
-// (2xx retransmission, re-ACK, glare) are built on it in later work.
+// in a [Registry] by its [ID], early dialogs included. It carries usages
+// (RFC 5057: the INVITE usage, subscription usages keyed by Event and id)
+// and ends with its last one (Dialog.AddUsage, Dialog.RemoveUsage).
+//
+// The INVITE usage's timers are functions the UA core runs, each with one
+// timer and no goroutine of its own: [Retransmit2xx] (§13.3.1.4: 2xx
+// retransmitted T1 doubling to T2 until the ACK, ErrNoAck at 64·T1),
+// [RetransmitReliable] (RFC 3262 §3: reliable provisionals T1 doubling
+// until the PRACK, ErrNoPrack at 64·T1), [GlareDelay] and [RetryGlare]
+// (§14.1: the retry of a re-INVITE or UPDATE after 491). Package ua
+// builds sessions on them.
 package dialog

@@ -111,3 +111,32 @@ func RetransmitReliable(ctx context.Context, t transaction.Timers, reliable bool
 		}
 	}
 }
+
+// ErrGlare is returned by [RetryGlare] when every attempt met a 491.
+var ErrGlare = errors.New("dialog: request still pending (491) after the retries of §14.1")
+
+// RetryGlare runs attempt — a re-INVITE or UPDATE — until it reports no
+// glare (a final response other than 491 Request Pending, or an error),
+// waiting GlareDelay(owner, rnd) before each new try as §14.1 says ("When
+// the timer fires, the UAC SHOULD attempt the re-INVITE once more, if it
+// still desires for that session modification to take place"), at most
+// tries times in all. It returns attempt's error, ErrGlare after the last
+// 491, or ctx's error while waiting.
+func RetryGlare(ctx context.Context, owner bool, tries int, rnd func(n int) int, attempt func() (glare bool, err error)) error {
+	for i := range tries {
+		if i > 0 {
+			t := time.NewTimer(GlareDelay(owner, rnd))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		glare, err := attempt()
+		if err != nil || !glare {
+			return err
+		}
+	}
+	return ErrGlare
+}

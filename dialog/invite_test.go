@@ -3,6 +3,7 @@ package dialog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -73,6 +74,21 @@ func TestRetransmit2xxStopsOnAck(t *testing.T) {
 		case <-d.AckFor(7):
 		default:
 			t.Error("early ACK forgotten")
+		}
+		// Retransmitted ACKs (the peer re-ACKs each retransmitted 2xx) are
+		// absorbed, whatever came first (this panicked on a closed channel).
+		for range 3 {
+			if err := d.ReceiveRequest(ack); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.ReceiveRequest(ackWithSeq(ack, 7)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-d.AckFor(2):
+		default:
+			t.Error("ACK forgotten after retransmissions")
 		}
 	})
 }
@@ -194,4 +210,50 @@ func TestUsages(t *testing.T) {
 	if !d.RemoveUsage("presence;id=1") || d.State() != Terminated {
 		t.Fatal("dialog did not end with its last usage")
 	}
+}
+
+// TestRetryGlare checks the §14.1 retry schedule in virtual time: the
+// Call-ID owner retries after 2.1–4 s, the other side after 0–2 s, each
+// try after the previous 491.
+func TestRetryGlare(t *testing.T) {
+	for _, c := range []struct {
+		owner bool
+		rnd   func(int) int
+		gap   time.Duration
+	}{
+		{true, func(int) int { return 0 }, 2100 * time.Millisecond},
+		{true, func(n int) int { return n - 1 }, 4 * time.Second},
+		{false, func(int) int { return 0 }, 0},
+		{false, func(n int) int { return n - 1 }, 2 * time.Second},
+		{false, func(int) int { return 37 }, 370 * time.Millisecond},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			var at []time.Duration
+			err := RetryGlare(context.Background(), c.owner, 5, c.rnd, func() (bool, error) {
+				at = append(at, time.Since(start))
+				return len(at) < 3, nil // 491, 491, then done
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []time.Duration{0, c.gap, 2 * c.gap}
+			if fmt.Sprint(at) != fmt.Sprint(want) {
+				t.Errorf("owner=%v: tries at %v, want %v", c.owner, at, want)
+			}
+		})
+	}
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		err := RetryGlare(context.Background(), true, 3, nil, func() (bool, error) { n++; return true, nil })
+		if !errors.Is(err, ErrGlare) || n != 3 {
+			t.Errorf("always 491: err %v after %d tries", err, n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err = RetryGlare(ctx, true, 3, nil, func() (bool, error) { return true, nil })
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("ctx ended during the wait: %v", err)
+		}
+	})
 }

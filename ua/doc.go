@@ -25,7 +25,7 @@
 //   - Session.Reinvite / Hold / Resume (§14, RFC 3264 §8.4 through package
 //     sdp's Negotiation): target refresh, 491 for an INVITE overlapping
 //     ours and 500 + Retry-After for a second one (§14.2), and the §14.1
-//     retry after 491 (dialog.GlareDelay).
+//     retry after 491 (dialog.RetryGlare).
 //   - RFC 3262 (100rel): Supported/Require negotiation (420 through the
 //     registry when disabled), reliable provisionals with RSeq
 //     retransmitted T1-doubling until PRACK and the call rejected 500

@@ -64,14 +64,16 @@ func (w *wire) String() string {
 }
 
 // dir returns the lines of one direction (">" or "<"), 100 Trying left
-// out.
+// out and retransmissions (a line repeating the one before) folded.
 func (w *wire) dir(d string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
-	for _, l := range w.lines {
-		if strings.HasPrefix(l, d+" ") && !strings.HasPrefix(l, d+" 100 ") {
+	last := ""
+	for i, l := range w.lines {
+		if strings.HasPrefix(l, d+" ") && !strings.HasPrefix(l, d+" 100 ") && w.raw[i] != last {
 			out = append(out, l)
+			last = w.raw[i]
 		}
 	}
 	return strings.Join(out, "\n")

@@ -3,6 +3,7 @@ package ua
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/parleysip/parley/dialog"
 	"github.com/parleysip/parley/sdp"
@@ -24,25 +25,31 @@ const maxGlareRetries = 5
 // session parameters MUST remain unchanged") and returns a *StatusError.
 // ErrPending means a re-INVITE or an offer is already in progress.
 func (s *Session) Reinvite(ctx context.Context, change func(offer *sdp.Session)) error {
-	for range maxGlareRetries {
-		res, d, err := s.reinviteOnce(ctx, change)
+	return s.retryGlare(ctx, func() (*sip.Response, error) { return s.reinviteOnce(ctx, change) })
+}
+
+// retryGlare runs one re-INVITE or UPDATE attempt until it is not answered
+// 491, with the §14.1 delays (dialog.RetryGlare); the Call-ID owner is
+// the UA that placed the call.
+func (s *Session) retryGlare(ctx context.Context, attempt func() (*sip.Response, error)) error {
+	var last *sip.Response
+	err := dialog.RetryGlare(ctx, s.outgoing, maxGlareRetries, nil, func() (bool, error) {
+		res, err := attempt()
 		if err != nil {
-			return err
+			return false, err
 		}
-		if res.StatusCode != sip.StatusRequestPending {
-			if res.StatusCode.Success() {
-				return nil
-			}
-			return &StatusError{res}
-		}
-		// §14.1: "If a UAC receives a 491 response to a re-INVITE, it
-		// SHOULD start a timer with a value T ... When the timer fires,
-		// the UAC SHOULD attempt the re-INVITE once more".
-		if err := wait(ctx, dialog.GlareDelay(d.Initiator(), nil)); err != nil {
-			return err
-		}
+		last = res
+		return res.StatusCode == sip.StatusRequestPending, nil
+	})
+	switch {
+	case errors.Is(err, dialog.ErrGlare):
+		return fmt.Errorf("%w: %w", ErrPending, &StatusError{last})
+	case err != nil:
+		return err
+	case !last.StatusCode.Success():
+		return &StatusError{last}
 	}
-	return ErrPending
+	return nil
 }
 
 // Hold puts the session on hold (RFC 3264 §8.4) with a re-INVITE.
@@ -77,7 +84,7 @@ func (s *Session) newOffer(change func(*sdp.Session)) (*sdp.Session, error) {
 	return offer, nil
 }
 
-func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (*sip.Response, *dialog.Dialog, error) {
+func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (*sip.Response, error) {
 	// §14.1: "a UAC MUST NOT initiate a new INVITE transaction within a
 	// dialog while another INVITE transaction is in progress in either
 	// direction": wait for the ACK of the last 2xx we sent (or the end of
@@ -89,29 +96,29 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 		select {
 		case <-acked:
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	s.mu.Lock()
 	if s.state != SessionConfirmed || s.dlg == nil {
 		s.mu.Unlock()
-		return nil, nil, ErrWrongState
+		return nil, ErrWrongState
 	}
 	if s.reinviting || s.serving {
 		s.mu.Unlock()
-		return nil, nil, ErrPending
+		return nil, ErrPending
 	}
 	d := s.dlg
 	offer, err := s.newOffer(change)
 	if err != nil {
 		s.mu.Unlock()
-		return nil, nil, err
+		return nil, err
 	}
 	req, err := d.NewRequest(sip.INVITE)
 	if err != nil {
 		s.neg.Rollback()
 		s.mu.Unlock()
-		return nil, nil, ErrSessionEnded
+		return nil, ErrSessionEnded
 	}
 	s.addCommon(&req.Header, true, true)
 	setSDP(req, offer)
@@ -126,7 +133,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 			s.neg.Rollback()
 		}
 		s.mu.Unlock()
-		return nil, d, err
+		return nil, err
 	}
 	if !res.StatusCode.Success() {
 		// §14.1: "If a UA receives a non-2xx final response to a
@@ -135,7 +142,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 			s.neg.Rollback()
 		}
 		s.mu.Unlock()
-		return res, d, nil
+		return res, nil
 	}
 	cs, _ := req.CSeq()
 	ack := d.NewAck(cs.Seq)
@@ -167,7 +174,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 	if media {
 		s.notifyMedia()
 	}
-	return res, d, nil
+	return res, nil
 }
 
 // serveReinvite answers an INVITE within a dialog (§14.2).

@@ -120,6 +120,8 @@ type Session struct {
 	opts     CallOptions
 	ready    chan struct{} // UAC: closed when the INVITE's final response is handled
 	done     chan struct{}
+	life     context.Context // ends with the session (or the UA)
+	stopLife context.CancelFunc
 
 	mu          sync.Mutex
 	state       SessionState
@@ -182,8 +184,9 @@ type reliable struct {
 
 func (u *UA) newSession(outgoing bool) *Session {
 	u.init()
+	life, stop := context.WithCancel(u.ctx)
 	return &Session{ua: u, outgoing: outgoing, state: SessionCalling, done: make(chan struct{}),
-		ready: make(chan struct{}), finalSent: make(chan struct{}),
+		ready: make(chan struct{}), finalSent: make(chan struct{}), life: life, stopLife: stop,
 		legs: map[string]*leg{}, acks: map[ackKey]*sip.Request{}}
 }
 
@@ -285,6 +288,7 @@ func (s *Session) end(err error) {
 		s.ua.forget(d)
 		d.Terminate()
 	}
+	s.stopLife()
 	close(s.done)
 }
 
@@ -1129,7 +1133,9 @@ func (s *Session) Accept() error {
 func (s *Session) retransmit2xx(tx *transaction.ServerTx, ok *sip.Response, ackCh <-chan struct{}, acked chan struct{}) {
 	s.ua.goBackground(func(ctx context.Context) {
 		reliable := tx == nil || tx.Flow().Reliable()
-		err := dialog.Retransmit2xx(ctx, s.ua.Timers, reliable, func() error {
+		// The retransmissions end with the session too (a BYE that
+		// overtook a lost ACK).
+		err := dialog.Retransmit2xx(s.life, s.ua.Timers, reliable, func() error {
 			if tx == nil {
 				return nil
 			}

@@ -356,3 +356,34 @@ func TestSessionCancelWaitsForProvisional(t *testing.T) {
 	}
 	r.expect(sip.ACK) // the transaction's ACK for the 487 (§17.1.1.3)
 }
+
+// TestSessionByeBeforeAck: the ACK is lost and the caller's BYE arrives
+// first: the callee answers it, ends the session and stops retransmitting
+// its 200.
+func TestSessionByeBeforeAck(t *testing.T) {
+	got := make(chan *Session, 1)
+	b := newAgent(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			_ = s.Accept()
+			got <- s
+		}
+	})
+	r := newRaw(t)
+	inv := r.request(sip.INVITE, b.uri("bob"), "byefirst@127.0.0.1", "rawtag", "", 1)
+	r.send(inv, b.addr)
+	ok := r.expectResponse(sip.StatusOK)
+	bs := <-got
+	bye := r.request(sip.BYE, b.uri("bob"), "byefirst@127.0.0.1", "rawtag", ok.To().Tag(), 2)
+	r.send(bye, b.addr)
+	r.expectResponse(sip.StatusOK)
+	<-bs.Done()
+	time.Sleep(50 * time.Millisecond)
+	n := b.wire.count("> 200 INVITE")
+	time.Sleep(400 * time.Millisecond) // several T1..T2 intervals
+	if m := b.wire.count("> 200 INVITE"); m != n {
+		t.Errorf("200 retransmitted after the session ended: %d then %d\n%s", n, m, b.wire)
+	}
+	if !errors.Is(bs.Err(), ErrRemoteHangup) {
+		t.Errorf("Err %v", bs.Err())
+	}
+}

@@ -62,6 +62,8 @@ type UA struct {
 	ctx      context.Context
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+	bgMu     sync.Mutex // orders wg.Add before Close's Wait
+	closed   bool
 	dialogs  dialog.Registry
 	mu       sync.Mutex
 	sessions map[dialog.ID]*Session
@@ -125,12 +127,21 @@ func (u *UA) Attach() {
 // up; do that first.
 func (u *UA) Close() {
 	u.init()
+	u.bgMu.Lock()
+	u.closed = true
+	u.bgMu.Unlock()
 	u.stop()
 	u.wg.Wait()
 }
 
-// goBackground runs f on a goroutine Close waits for.
+// goBackground runs f on a goroutine Close waits for; after Close it does
+// nothing.
 func (u *UA) goBackground(f func(ctx context.Context)) {
+	u.bgMu.Lock()
+	defer u.bgMu.Unlock()
+	if u.closed {
+		return
+	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()

@@ -18,22 +18,7 @@ import (
 // times; another failure leaves the session unchanged and returns a
 // *StatusError.
 func (s *Session) Update(ctx context.Context, change func(offer *sdp.Session)) error {
-	for range maxGlareRetries {
-		res, d, err := s.updateOnce(ctx, change)
-		if err != nil {
-			return err
-		}
-		if res.StatusCode != sip.StatusRequestPending {
-			if res.StatusCode.Success() {
-				return nil
-			}
-			return &StatusError{res}
-		}
-		if err := wait(ctx, dialog.GlareDelay(d.Initiator(), nil)); err != nil {
-			return err
-		}
-	}
-	return ErrPending
+	return s.retryGlare(ctx, func() (*sip.Response, error) { return s.updateOnce(ctx, change) })
 }
 
 // current returns the dialog in-dialog requests use: the confirmed one,
@@ -49,27 +34,27 @@ func (s *Session) current() *dialog.Dialog {
 	return nil
 }
 
-func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*sip.Response, *dialog.Dialog, error) {
+func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*sip.Response, error) {
 	s.mu.Lock()
 	d := s.current()
 	if d == nil || s.state == SessionEnded {
 		s.mu.Unlock()
-		return nil, nil, ErrWrongState
+		return nil, ErrWrongState
 	}
 	var offer *sdp.Session
 	if change != nil {
 		if s.neg.State() != sdp.Stable {
 			s.mu.Unlock()
-			return nil, nil, ErrPending
+			return nil, ErrPending
 		}
 		if s.neg.Local() == nil {
 			s.mu.Unlock()
-			return nil, nil, ErrWrongState // no completed offer/answer yet
+			return nil, ErrWrongState // no completed offer/answer yet
 		}
 		var err error
 		if offer, err = s.newOffer(change); err != nil {
 			s.mu.Unlock()
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	req, err := d.NewRequest(sip.UPDATE)
@@ -78,7 +63,7 @@ func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*s
 			s.neg.Rollback()
 		}
 		s.mu.Unlock()
-		return nil, nil, ErrSessionEnded
+		return nil, ErrSessionEnded
 	}
 	// UPDATE is a target refresh request (RFC 3311 §5.1): Contact.
 	s.addCommon(&req.Header, true, true)
@@ -92,7 +77,7 @@ func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*s
 			s.neg.Rollback()
 		}
 		s.mu.Unlock()
-		return res, d, err
+		return res, err
 	}
 	s.noteRecvInfo(&res.Header)
 	media := false
@@ -108,7 +93,7 @@ func (s *Session) updateOnce(ctx context.Context, change func(*sdp.Session)) (*s
 	if media {
 		s.notifyMedia()
 	}
-	return res, d, nil
+	return res, nil
 }
 
 // serveUpdate answers an UPDATE (RFC 3311 §5.2): the offer is answered in
