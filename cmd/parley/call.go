@@ -550,10 +550,10 @@ not be written, 2 usage error.`,
 				case c = <-calls:
 				}
 				var hang <-chan time.Time
+				var hangTimer *time.Timer
 				if hangupAfter > 0 {
-					t := time.NewTimer(hangupAfter)
-					hang = t.C
-					defer t.Stop()
+					hangTimer = time.NewTimer(hangupAfter)
+					hang = hangTimer.C
 				}
 				select {
 				case <-c.s.Done():
@@ -569,6 +569,9 @@ not be written, 2 usage error.`,
 						_ = c.s.Reject(sip.StatusTemporarilyUnavailable)
 					}
 					cancel()
+				}
+				if hangTimer != nil {
+					hangTimer.Stop()
 				}
 				if err := c.s.Err(); err != nil {
 					eventf(out, "call ended: %v", err)
@@ -590,6 +593,7 @@ not be written, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:5070")
 	fl := cmd.Flags()
+	fl.Lookup("transport").Usage = "transport to listen on: udp, tcp or ws"
 	fl.BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
 	fl.IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
 	fl.DurationVar(&ring, "ring", 0, "ring this long (180, or 183 with --early-media) before answering")
