@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleysip/parley/dialog"
 	"github.com/parleysip/parley/sdp"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
@@ -575,6 +576,11 @@ not be written, 2 usage error.`,
 				}
 				if err := c.s.Err(); err != nil {
 					eventf(out, "call ended: %v", err)
+					if errors.Is(err, dialog.ErrNoAck) {
+						// The UA sends that BYE in the background; give it
+						// time to be answered before the UA closes.
+						time.Sleep(min(time.Second, 8*max(f.t1, 50*time.Millisecond)))
+					}
 				}
 				if c.m == nil {
 					continue

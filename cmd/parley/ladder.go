@@ -24,9 +24,14 @@ type ladder struct {
 	short, wire io.Writer
 	level       int
 
-	mu      sync.Mutex
-	sent    map[string]bool // what the messages printed can be answered by (see causes), bounded
-	order   []string
+	mu    sync.Mutex
+	sent  map[string]bool // what the messages printed can be answered by (see causes), bounded
+	order []string
+	// open holds, by Call-ID, the received non-INVITE requests printed
+	// whose final response is not printed yet: a peer sends its next
+	// request in the dialog once it has that response, so the next one
+	// waits for it.
+	open    map[string]map[string]bool
 	pending []transport.TapEvent
 	timer   *time.Timer
 }
@@ -40,7 +45,7 @@ func newLadder(short, wire io.Writer, level int) *ladder {
 	if level == 0 {
 		wire = nil
 	}
-	return &ladder{short: short, wire: wire, level: level, sent: make(map[string]bool)}
+	return &ladder{short: short, wire: wire, level: level, sent: make(map[string]bool), open: make(map[string]map[string]bool)}
 }
 
 // tap is the transport tap; it never blocks for long (a mutex and a
@@ -53,7 +58,7 @@ func (l *ladder) tap(ev transport.TapEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
-		if k := waitsFor(ev, m); k != "" && !l.sent[k] {
+		if !l.ready(ev, m) {
 			l.pending = append(l.pending, ev)
 			if l.timer == nil {
 				l.timer = time.AfterFunc(holdFor, l.flush)
@@ -71,7 +76,7 @@ func (l *ladder) tap(ev transport.TapEvent) {
 		kept := l.pending[:0]
 		for _, p := range l.pending {
 			pm, _ := sip.Parse(p.Data)
-			if k := waitsFor(p, pm); k == "" || l.sent[k] {
+			if l.ready(p, pm) {
 				for _, k := range causes(p, pm) {
 					l.remember(k)
 				}
@@ -82,6 +87,51 @@ func (l *ladder) tap(ev transport.TapEvent) {
 			kept = append(kept, p)
 		}
 		l.pending = kept
+	}
+}
+
+// ready reports whether a message can be printed now: what it answers
+// (waitsFor) is printed, and, for a received request other than ACK and
+// CANCEL, the earlier received requests of its Call-ID have their final
+// responses printed.
+func (l *ladder) ready(ev transport.TapEvent, m sip.Message) bool {
+	if k := waitsFor(ev, m); k != "" && !l.sent[k] {
+		return false
+	}
+	if req, ok := m.(*sip.Request); ok && ev.Direction == transport.Inbound && req.Method != sip.ACK && req.Method != sip.CANCEL {
+		return len(l.open[req.CallID()]) == 0
+	}
+	return true
+}
+
+// track keeps the open set up to date for a message printed.
+func (l *ladder) track(ev transport.TapEvent, m sip.Message) {
+	switch m := m.(type) {
+	case *sip.Request:
+		if ev.Direction != transport.Inbound || m.Method == sip.ACK || m.Method == sip.CANCEL || m.Method == sip.INVITE {
+			return
+		}
+		if len(l.open) >= maxBranches {
+			clear(l.open)
+		}
+		cs, _ := m.CSeq()
+		set := l.open[m.CallID()]
+		if set == nil {
+			set = make(map[string]bool)
+			l.open[m.CallID()] = set
+		}
+		set[fmt.Sprintf("%d %s", cs.Seq, cs.Method)] = true
+	case *sip.Response:
+		if ev.Direction != transport.Outbound || m.StatusCode < 200 {
+			return
+		}
+		cs, _ := m.CSeq()
+		if set := l.open[m.CallID()]; set != nil {
+			delete(set, fmt.Sprintf("%d %s", cs.Seq, cs.Method))
+			if len(set) == 0 {
+				delete(l.open, m.CallID())
+			}
+		}
 	}
 }
 
@@ -160,6 +210,9 @@ func (l *ladder) remember(key string) {
 }
 
 func (l *ladder) print(ev transport.TapEvent, m sip.Message) {
+	if m != nil {
+		l.track(ev, m)
+	}
 	arrow := "-->"
 	if ev.Direction == transport.Inbound {
 		arrow = "<--"

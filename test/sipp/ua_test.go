@@ -149,10 +149,24 @@ func ladder(out string) []string {
 	return l
 }
 
+// wantLadder checks the messages parley printed: the ones it sent in
+// exactly this order, the ones it received in exactly this order. How the
+// two interleave is not checked: the transport taps a message after
+// writing it, so the peer's answer to it can be printed first (the ladder
+// reorders the usual cases, but with a bounded wait).
 func wantLadder(t *testing.T, p *parleyProc, want ...string) {
 	t.Helper()
 	got := ladder(p.stdout.String())
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+	dir := func(l []string, prefix string) string {
+		var out []string
+		for _, s := range l {
+			if strings.HasPrefix(s, prefix) {
+				out = append(out, s)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if dir(got, "-->") != dir(want, "-->") || dir(got, "<--") != dir(want, "<--") {
 		t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
 	}
 }
@@ -396,10 +410,12 @@ func TestParleyAnswerNeverACKed(t *testing.T) {
 		want = append(want, "--> 200 OK (INVITE)")
 	}
 	var bye string
-	if n := len(got); n >= 2 {
-		bye = got[n-2]
+	for _, l := range got {
+		if strings.HasPrefix(l, "--> BYE sip:sipp@127.0.0.1:") {
+			bye = l
+		}
 	}
-	if !strings.HasPrefix(bye, "--> BYE sip:sipp@127.0.0.1:") {
+	if bye == "" {
 		t.Errorf("no BYE after the 200s\n%s", ans)
 	}
 	want = append(want, bye, "<-- 200 OK (BYE)")
