@@ -272,6 +272,14 @@ func TestParleyCallEarlyMedia(t *testing.T) {
 	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
 	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 183 Session Progress (INVITE)", "<-- 200 OK (INVITE)",
 		"--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
+	// The 183's SDP starts RTP at once (early media, §13.2.1 preview);
+	// SIPp echoes it.
+	if !strings.Contains(call.stdout.String(), "--- early media") {
+		t.Errorf("no early media\n%s", call)
+	}
+	if sent, recv := rtpCounts(t, call); sent < 60 || recv < 50 {
+		t.Errorf("RTP sent %d, received %d: want about 75 (0.5 s early, 1 s answered)", sent, recv)
+	}
 }
 
 // TestParleyCallLostACK: SIPp behaves as if Parley's ACK were lost and
@@ -577,4 +585,18 @@ func TestParleyCallInfoMessage(t *testing.T) {
 	sippC := target + ";transport=UDP"
 	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
 		"--> MESSAGE "+sippC, "<-- 200 OK (MESSAGE)", "--> INFO "+sippC, "<-- 200 OK (INFO)", "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
+
+// TestParleyAnswerCancelled: SIPp cancels while `parley answer --ring`
+// rings; Parley answers the CANCEL 200 and the INVITE 487 (§9.2), takes
+// the ACK, and counts the call as ended.
+func TestParleyAnswerCancelled(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_cancel.xml", "--ring", "5s")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	wantLadder(t, ans, "<-- INVITE "+me, "--> 180 Ringing (INVITE)", "<-- CANCEL "+me, "--> 200 OK (CANCEL)",
+		"--> 487 Request Terminated (INVITE)", "<-- ACK "+me)
+	if !strings.Contains(ans.stdout.String(), "--- call ended: ua: ") {
+		t.Errorf("the cancelled call did not end\n%s", ans)
+	}
 }
