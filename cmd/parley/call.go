@@ -30,6 +30,8 @@ type phoneFlags struct {
 	user   string
 	t1     time.Duration
 	rel100 bool
+	// cert and key serve tls and wss (default: self-signed).
+	cert, key string
 	// no100rel leaves RFC 3262 out of the UA (answer without --100rel).
 	no100rel bool
 }
@@ -43,6 +45,8 @@ func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
 	fl.StringVar(&f.user, "user", "parley", "user part of the From and Contact")
 	fl.DurationVar(&f.t1, "t1", 0, "RFC 3261 timer T1 (default 500ms); short values make tests fast")
 	_ = fl.MarkHidden("t1")
+	fl.StringVar(&f.cert, "cert", "", "PEM certificate for a tls or wss listener (default: a self-signed one for the --local IP)")
+	fl.StringVar(&f.key, "key", "", "PEM private key of --cert")
 }
 
 // phone is a running UA: its stack, the address it listens on and the IP
@@ -61,10 +65,8 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	if err != nil {
 		return nil, err
 	}
-	switch n {
-	case transport.UDP, transport.TCP, transport.WS:
-	default:
-		return nil, &exitError{code: 2, err: fmt.Errorf("--transport %s: call and answer support udp, tcp and ws for now (tls and wss need certificates)", f.transport)}
+	if n == transport.SCTP {
+		return nil, &exitError{code: 2, err: errors.New("--transport sctp is not supported")}
 	}
 	local := f.local
 	if local == "" {
@@ -77,7 +79,16 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	if ap.Addr().IsUnspecified() {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--local %q: give the IP address to use in Contact and SDP", local)}
 	}
-	s := &stack.Server{Resolver: f.resolver()}
+	ctls, err := f.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	s := &stack.Server{Resolver: f.resolver(), ClientTLSConfig: ctls}
+	if n.Secure() {
+		if s.TLSConfig, err = f.serverTLS(ap.Addr()); err != nil {
+			return nil, err
+		}
+	}
 	if f.t1 > 0 {
 		// T2 and T4 keep their RFC ratios to T1 (4s = 8·T1, 5s = 10·T1).
 		s.Timers = transaction.Timers{T1: f.t1, T2: 8 * f.t1, T4: 10 * f.t1}
@@ -407,7 +418,7 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	f.register(cmd, "127.0.0.1:0")
 	fl := cmd.Flags()
 	fl.Lookup("transport").DefValue, f.transport = "", ""
-	fl.Lookup("transport").Usage = "transport: udp, tcp or ws (default: chosen by RFC 3263 — the URI's transport parameter, NAPTR and SRV records — else udp)"
+	fl.Lookup("transport").Usage = "transport: udp, tcp, tls, ws or wss (default: chosen by RFC 3263 — the URI's transport parameter, NAPTR and SRV records — else udp)"
 	fl.DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call (with --wav: the file's length)")
 	fl.StringVar(&wav, "wav", "", "play this WAV file (8 kHz, 16-bit, mono PCM) instead of a tone")
 	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")
@@ -599,7 +610,7 @@ not be written, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:5070")
 	fl := cmd.Flags()
-	fl.Lookup("transport").Usage = "transport to listen on: udp, tcp or ws"
+	fl.Lookup("transport").Usage = "transport to listen on: udp, tcp, tls, ws or wss"
 	fl.BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
 	fl.IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
 	fl.DurationVar(&ring, "ring", 0, "ring this long (180, or 183 with --early-media) before answering")

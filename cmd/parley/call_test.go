@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,7 +174,9 @@ func TestCallUsageErrors(t *testing.T) {
 		{[]string{"call", "--wav", filepath.Join(dir, "none.wav"), "sip:a@127.0.0.1"}, "--wav"},
 		{[]string{"call", "--wav", stereo, "sip:a@127.0.0.1"}, "2 channel(s)"},
 		{[]string{"call", "--transport", "sctp", "sip:a@127.0.0.1"}, "unknown transport"},
-		{[]string{"call", "--transport", "tls", "sip:a@127.0.0.1"}, "support udp, tcp and ws"},
+		{[]string{"answer", "--transport", "tls", "--cert", "x.pem"}, "--cert and --key go together"},
+		{[]string{"call", "--ca", filepath.Join(dir, "none.pem"), "sip:a@127.0.0.1"}, "--ca"},
+		{[]string{"call", "--ca", stereo, "sip:a@127.0.0.1"}, "no PEM certificate"},
 		{[]string{"call", "--duration", "0s", "sip:a@127.0.0.1"}, "--duration must be positive"},
 		{[]string{"call", "--local", "0.0.0.0:0", "sip:a@127.0.0.1"}, "give the IP address"},
 		{[]string{"call", "tel:+123"}, "not a sip: or sips: URI"},
@@ -225,5 +230,49 @@ func TestCallWAVRecorded(t *testing.T) {
 		if d := math.Abs(float64(got[i]) - float64(samples[i])); d > max(40, math.Abs(float64(samples[i]))/16) {
 			t.Fatalf("sample %d: recorded %d, sent %d", i, got[i], samples[i])
 		}
+	}
+}
+
+// TestCallTLS: answer over TLS with --cert/--key, call trusting that
+// certificate with --ca; a self-signed answer is refused without
+// --insecure (exit 1, the verification error) and reached with it, over
+// WSS.
+func TestCallTLS(t *testing.T) {
+	dir := t.TempDir()
+	c, err := selfSigned(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, wait := answerInProcess(t, "--transport", "tls", "--cert", certFile, "--key", keyFile, "--count", "1")
+	code, out, errs := runCmd(t, "", "call", "-v", "--transport", "tls", "--ca", certFile, "--duration", "300ms", "sip:bob@"+addr)
+	if code != 0 || !strings.Contains(errs, "TLS  127.0.0.1:") || !strings.Contains(out, ";transport=tls") {
+		t.Errorf("call over TLS: exit %d\n%s\n%s", code, out, errs)
+	}
+	if acode, aout := wait(); acode != 0 {
+		t.Errorf("answer exit %d\n%s", acode, aout)
+	}
+
+	addr, wait = answerInProcess(t, "--transport", "wss", "--count", "1") // self-signed
+	code, _, errs = runCmd(t, "", "call", "--transport", "wss", "--timeout", "5s", "sip:bob@"+addr)
+	if code != 1 || !strings.Contains(errs, "certificate") {
+		t.Errorf("unverified certificate: exit %d\n%s", code, errs)
+	}
+	code, out, errs = runCmd(t, "", "call", "--transport", "wss", "--insecure", "--duration", "300ms", "sip:bob@"+addr)
+	if code != 0 || !strings.Contains(out, ";transport=wss") {
+		t.Errorf("call over WSS: exit %d\n%s\n%s", code, out, errs)
+	}
+	if acode, aout := wait(); acode != 0 {
+		t.Errorf("answer exit %d\n%s", acode, aout)
 	}
 }
