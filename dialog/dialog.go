@@ -73,6 +73,7 @@ type Dialog struct {
 	initiator    bool
 	acks         map[uint32]chan struct{} // INVITE CSeq -> closed on its ACK
 	usages       map[string]struct{}      // RFC 5057 usages sharing the dialog
+	onAck        map[uint32][]func()      // INVITE CSeq -> called on its ACK (Await2xx)
 }
 
 // createsDialog reports whether method can create a dialog (RFC 3261
@@ -325,13 +326,21 @@ func (d *Dialog) matchesRequest(req *sip.Request) bool {
 // 500), its update, and the remote target refresh by a target refresh
 // request's Contact. ACK and CANCEL do not touch the sequence number.
 func (d *Dialog) ReceiveRequest(req *sip.Request) error {
+	acked, err := d.receiveRequest(req)
+	for _, f := range acked {
+		f() // outside the lock: Await2xx's completion
+	}
+	return err
+}
+
+func (d *Dialog) receiveRequest(req *sip.Request) (acked []func(), err error) {
 	if !d.matchesRequest(req) {
-		return ErrNotInDialog
+		return nil, ErrNotInDialog
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.state == Terminated {
-		return ErrTerminated
+		return nil, ErrTerminated
 	}
 	cs, _ := req.CSeq()
 	if req.Method == sip.ACK {
@@ -353,13 +362,15 @@ func (d *Dialog) ReceiveRequest(req *sip.Request) error {
 			close(closed)
 			d.acks[cs.Seq] = closed
 		}
+		acked = d.onAck[cs.Seq]
+		delete(d.onAck, cs.Seq)
 	}
 	if req.Method != sip.ACK && req.Method != sip.CANCEL {
 		// "If the remote sequence number was not empty, but the sequence
 		// number of the request is lower than the remote sequence number,
 		// the request is out of order and MUST be rejected with a 500".
 		if d.hasRemoteSeq && cs.Seq < d.remoteSeq {
-			return ErrOutOfOrder
+			return nil, ErrOutOfOrder
 		}
 		d.remoteSeq, d.hasRemoteSeq = cs.Seq, true
 	}
@@ -371,7 +382,7 @@ func (d *Dialog) ReceiveRequest(req *sip.Request) error {
 	if req.Method == sip.BYE {
 		d.state = Terminated
 	}
-	return nil
+	return acked, nil
 }
 
 // ReceiveResponse applies a response to a request this UA sent within the

@@ -9,9 +9,11 @@
 // (RFC 5057: the INVITE usage, subscription usages keyed by Event and id)
 // and ends with its last one (Dialog.AddUsage, Dialog.RemoveUsage).
 //
-// The INVITE usage's timers are functions the UA core runs, each with one
-// timer and no goroutine of its own: [Retransmit2xx] (§13.3.1.4: 2xx
-// retransmitted T1 doubling to T2 until the ACK, ErrNoAck at 64·T1),
+// The INVITE usage's timers share one mechanism, the runtime's timers:
+// [Dialog.Await2xx] (§13.3.1.4: 2xx retransmitted T1 doubling to T2 until
+// the ACK reaches ReceiveRequest, ErrNoAck at 64·T1) holds no goroutine
+// while it waits; the blocking forms run in their caller's goroutine:
+// [Retransmit2xx] (the same schedule),
 // [RetransmitReliable] (RFC 3262 §3: reliable provisionals T1 doubling
 // until the PRACK, ErrNoPrack at 64·T1), [GlareDelay] and [RetryGlare]
 // (§14.1: the retry of a re-INVITE or UPDATE after 491). Package ua

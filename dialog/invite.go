@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/parleysip/parley/transaction"
@@ -139,4 +140,99 @@ func RetryGlare(ctx context.Context, owner bool, tries int, rnd func(n int) int,
 		}
 	}
 	return ErrGlare
+}
+
+// ErrStopped is given to an [Awaiting2xx]'s done function after Stop.
+var ErrStopped = errors.New("dialog: 2xx retransmission stopped")
+
+// Awaiting2xx is a 2xx to an INVITE waiting for its ACK (§13.3.1.4),
+// driven by runtime timers and the dialog's ACK: it holds no goroutine
+// while it waits, so that many calls share one mechanism.
+type Awaiting2xx struct {
+	mu       sync.Mutex
+	finished bool
+	reliable bool
+	interval time.Duration
+	t2       time.Duration
+	send     func() error
+	done     func(error)
+	tick     *time.Timer
+	giveUp   *time.Timer
+}
+
+// Await2xx starts the §13.3.1.4 retransmission of the 2xx sent to the
+// INVITE with CSeq number seq: send is called "with an interval that
+// starts at T1 seconds and doubles for each retransmission until it
+// reaches T2 seconds" (never on a reliable transport), until the ACK
+// reaches ReceiveRequest. done is called once: with nil on the ACK (on
+// the goroutine that passed it), with ErrNoAck after 64·T1 — "the session
+// SHOULD be terminated ... with a BYE" — or send's error (on a timer's
+// goroutine), or with ErrStopped after Stop. An ACK received before the
+// call completes it at once.
+func (d *Dialog) Await2xx(seq uint32, t transaction.Timers, reliable bool, send func() error, done func(error)) *Awaiting2xx {
+	t2 := t.T2
+	if t2 <= 0 {
+		t2 = transaction.DefaultT2
+	}
+	a := &Awaiting2xx{reliable: reliable, interval: t.A(), t2: t2, send: send, done: done}
+	a.mu.Lock()
+	a.tick = time.AfterFunc(a.interval, a.retransmit)
+	a.giveUp = time.AfterFunc(64*t.A(), func() { a.finish(ErrNoAck) })
+	a.mu.Unlock()
+	d.mu.Lock()
+	ch, seen := d.acks[seq]
+	already := false
+	if seen {
+		select {
+		case <-ch:
+			already = true
+		default:
+		}
+	}
+	if !already {
+		if d.onAck == nil {
+			d.onAck = make(map[uint32][]func())
+		}
+		d.onAck[seq] = append(d.onAck[seq], func() { a.finish(nil) })
+	}
+	d.mu.Unlock()
+	if already {
+		a.finish(nil)
+	}
+	return a
+}
+
+// Stop ends the wait (the session ended); done gets ErrStopped unless it
+// has been called already.
+func (a *Awaiting2xx) Stop() { a.finish(ErrStopped) }
+
+func (a *Awaiting2xx) finish(err error) {
+	a.mu.Lock()
+	if a.finished {
+		a.mu.Unlock()
+		return
+	}
+	a.finished = true
+	a.tick.Stop()
+	a.giveUp.Stop()
+	a.mu.Unlock()
+	a.done(err)
+}
+
+func (a *Awaiting2xx) retransmit() {
+	a.mu.Lock()
+	if a.finished {
+		a.mu.Unlock()
+		return
+	}
+	var err error
+	if !a.reliable {
+		err = a.send()
+	}
+	a.interval = min(2*a.interval, a.t2)
+	a.tick.Reset(a.interval)
+	a.mu.Unlock()
+	if err != nil {
+		a.finish(err)
+	}
 }

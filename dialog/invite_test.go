@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -254,6 +255,94 @@ func TestRetryGlare(t *testing.T) {
 		err = RetryGlare(ctx, true, 3, nil, func() (bool, error) { return true, nil })
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("ctx ended during the wait: %v", err)
+		}
+	})
+}
+
+// TestAwait2xx checks the goroutine-free form of §13.3.1.4 in virtual
+// time: the same schedule as Retransmit2xx, ErrNoAck at 64·T1, the ACK
+// through ReceiveRequest, an ACK that came first, Stop, and a reliable
+// transport; done is called exactly once each time.
+func TestAwait2xx(t *testing.T) {
+	newDialog := func(t *testing.T) (*Dialog, *sip.Request) {
+		req := parseReq(t, invite)
+		res := sip.NewResponse(req, sip.StatusOK)
+		res.SetToTag("uas1")
+		d, err := NewUAS(req, res, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack := sip.NewRequest(sip.ACK, req.URI)
+		ack.SetCallID(req.CallID())
+		ack.SetFrom(*req.From())
+		ack.SetTo(*res.To())
+		ack.SetCSeq(sip.CSeq{Seq: 2, Method: sip.ACK})
+		return d, ack
+	}
+	// The callbacks run on timer goroutines: mu orders them with the
+	// checks (synctest's virtual time is no happens-before edge for the
+	// race detector).
+	var mu sync.Mutex
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := newDialog(t)
+		var sent []time.Duration
+		var results []error
+		start := time.Now()
+		d.Await2xx(2, transaction.Timers{}, false, func() error { mu.Lock(); sent = append(sent, time.Since(start)); mu.Unlock(); return nil },
+			func(err error) { mu.Lock(); results = append(results, err); mu.Unlock() })
+		time.Sleep(40 * time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond, 7500 * time.Millisecond,
+			11500 * time.Millisecond, 15500 * time.Millisecond, 19500 * time.Millisecond, 23500 * time.Millisecond, 27500 * time.Millisecond, 31500 * time.Millisecond}
+		if fmt.Sprint(sent) != fmt.Sprint(want) {
+			t.Errorf("sent at %v, want %v", sent, want)
+		}
+		if len(results) != 1 || !errors.Is(results[0], ErrNoAck) {
+			t.Errorf("done with %v, want one ErrNoAck", results)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		d, ack := newDialog(t)
+		n := 0
+		var results []error
+		d.Await2xx(2, transaction.Timers{}, false, func() error { mu.Lock(); n++; mu.Unlock(); return nil },
+			func(err error) { mu.Lock(); results = append(results, err); mu.Unlock() })
+		time.Sleep(2 * time.Second) // 0.5 and 1.5
+		if err := d.ReceiveRequest(ack); err != nil {
+			t.Fatal(err)
+		}
+		_ = d.ReceiveRequest(ack) // retransmitted ACK
+		time.Sleep(time.Minute)
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 2 || len(results) != 1 || results[0] != nil {
+			t.Errorf("%d sends, done with %v; want 2 and one nil", n, results)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		d, ack := newDialog(t)
+		_ = d.ReceiveRequest(ack) // the ACK overtook the start
+		var results []error
+		d.Await2xx(2, transaction.Timers{}, false, func() error { t.Error("sent after the ACK"); return nil }, func(err error) { results = append(results, err) })
+		time.Sleep(time.Minute)
+		if len(results) != 1 || results[0] != nil {
+			t.Errorf("done with %v", results)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := newDialog(t)
+		var results []error
+		a := d.Await2xx(2, transaction.Timers{}, true, func() error { t.Error("sent on a reliable transport"); return nil },
+			func(err error) { mu.Lock(); results = append(results, err); mu.Unlock() })
+		time.Sleep(10 * time.Second)
+		a.Stop()
+		a.Stop()
+		time.Sleep(time.Minute)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(results) != 1 || !errors.Is(results[0], ErrStopped) {
+			t.Errorf("done with %v, want one ErrStopped", results)
 		}
 	})
 }

@@ -93,3 +93,21 @@ func Example() {
 	// callee now sees the caller's stream as sendonly
 	// callee ended: Q.850 16 Normal call clearing
 }
+
+// ExampleUA_Message sends a MESSAGE (RFC 3428) outside any dialog; the
+// receiver's limit gets a larger one 413.
+func ExampleUA_Message() {
+	_, bobAddr, stopBob := startUA("bob", nil)
+	defer stopBob()
+	alice, _, stopAlice := startUA("alice", nil)
+	defer stopAlice()
+	bob := sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: bobAddr.Port()}
+	dest := &transport.Dest{Network: transport.UDP, Addr: bobAddr}
+	res, err := alice.Message(context.Background(), bob, "text/plain", []byte("hello"), dest)
+	fmt.Println(res.StatusCode, err)
+	_, err = alice.Message(context.Background(), bob, "text/plain", make([]byte, 2000), dest)
+	fmt.Println(err)
+	// Output:
+	// 200 OK <nil>
+	// ua: MESSAGE body too large for a transport without congestion control (RFC 3428 §8)
+}

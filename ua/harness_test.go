@@ -156,6 +156,12 @@ func audio(port int) sdp.Capabilities {
 // newAgent starts a UA on a loopback UDP port.
 func newAgent(t *testing.T, user string, cfg func(*UA)) *agent {
 	t.Helper()
+	return newAgentB(t, user, cfg)
+}
+
+// newAgentB is newAgent for tests and benchmarks.
+func newAgentB(t testing.TB, user string, cfg func(*UA)) *agent {
+	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +169,9 @@ func newAgent(t *testing.T, user string, cfg func(*UA)) *agent {
 	addr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	w := &wire{}
 	s := &stack.Server{Timers: testTimers, Tap: w.tap}
+	if _, bench := t.(*testing.B); bench {
+		s.Tap = nil // measure the UA, not the test's recorder
+	}
 	contact := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1", Port: addr.Port()}}
 	u := &UA{Server: s, Timers: testTimers,
 		Identity: Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1"}}, Contact: &contact}}
@@ -279,3 +288,33 @@ func (r *raw) request(method sip.Method, target sip.URI, callID, fromTag, toTag 
 }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }
+
+// newAgentTCP starts a UA on a loopback TCP listener; its Contact has
+// transport=tcp, so in-dialog requests come over TCP.
+func newAgentTCP(t *testing.T, user string, cfg func(*UA)) *agent {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	w := &wire{}
+	s := &stack.Server{Timers: testTimers, Tap: w.tap}
+	contact := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1", Port: addr.Port(), Params: sip.Params(";transport=tcp")}}
+	u := &UA{Server: s, Timers: testTimers,
+		Identity: Identity{From: sip.NameAddr{URI: sip.URI{Scheme: "sip", User: user, Host: "127.0.0.1"}}, Contact: &contact}}
+	if cfg != nil {
+		cfg(u)
+	}
+	u.Attach()
+	if _, err := s.Serve(transport.TCP, ln); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		u.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return &agent{UA: u, addr: addr, wire: w}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
 )
 
 // TestMessage: MESSAGE out of and within a dialog (RFC 3428), 413 above
@@ -161,4 +162,33 @@ func TestOptions(t *testing.T) {
 	if res405.Get("Allow") != res.Get("Allow") {
 		t.Errorf("405 Allow %q, OPTIONS Allow %q", res405.Get("Allow"), res.Get("Allow"))
 	}
+}
+
+// TestHandleExtraMethod: a method added with Handle is dispatched and
+// listed in Allow; Dialogs finds the dialog of an in-dialog request.
+func TestHandleExtraMethod(t *testing.T) {
+	answered := make(chan *Session, 1)
+	found := make(chan bool, 1)
+	var b *agent
+	b = newAgent(t, "bob", func(u *UA) {
+		u.OnInvite = answering(audio(40002), answered, nil)
+		u.Handle(sip.NOTIFY, stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, req *sip.Request) {
+			_, ok := u.Dialogs().ForRequest(req)
+			found <- ok
+			_ = w.Respond(sip.NewResponse(req, sip.StatusOK))
+		}))
+	})
+	if !strings.Contains(b.Caps().Allow(), "NOTIFY") {
+		t.Errorf("Allow %q", b.Caps().Allow())
+	}
+	a := newAgent(t, "alice", nil)
+	s, bs := call(t, a, b, answered, CallOptions{Media: audio(40000)})
+	d := s.Dialog()
+	n, _ := d.NewRequest(sip.NOTIFY)
+	res, err := s.do(t.Context(), d, n)
+	if err != nil || res.StatusCode != sip.StatusOK || !<-found {
+		t.Fatalf("NOTIFY: %v %v", res, err)
+	}
+	_ = s.Bye(t.Context(), nil)
+	<-bs.Done()
 }

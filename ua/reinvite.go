@@ -125,7 +125,7 @@ func (s *Session) reinviteOnce(ctx context.Context, change func(*sdp.Session)) (
 	s.reinviting = true
 	s.mu.Unlock()
 
-	res, err := s.do(ctx, d, req, stack.WithAfterFinal(s.on2xx))
+	res, err := s.do(ctx, d, req, stack.WithAfterFinal(func(r *sip.Response) { _ = s.on2xx(r) }))
 	s.mu.Lock()
 	s.reinviting = false
 	if err != nil {
@@ -260,7 +260,6 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 		}
 	}
 	cs, _ := req.CSeq()
-	ackCh := d.AckFor(cs.Seq)
 	err := w.Respond(ok200)
 	s.serving = false
 	acked := make(chan struct{})
@@ -278,5 +277,5 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 	if tw, ok := w.(stack.TxWriter); ok {
 		tx = tw.Transaction()
 	}
-	s.retransmit2xx(tx, ok200, ackCh, acked)
+	s.retransmit2xx(d, cs.Seq, tx, ok200, acked)
 }

@@ -71,6 +71,7 @@ var (
 // StatusError is a final non-2xx response to a request of a session.
 type StatusError struct{ Response *sip.Response }
 
+// Error says which request got which response.
 func (e *StatusError) Error() string {
 	cs, _ := e.Response.CSeq()
 	return fmt.Sprintf("ua: %s answered %d %s", cs.Method, e.Response.StatusCode, e.Response.Reason)
@@ -120,8 +121,6 @@ type Session struct {
 	opts     CallOptions
 	ready    chan struct{} // UAC: closed when the INVITE's final response is handled
 	done     chan struct{}
-	life     context.Context // ends with the session (or the UA)
-	stopLife context.CancelFunc
 
 	mu          sync.Mutex
 	state       SessionState
@@ -149,8 +148,9 @@ type Session struct {
 	wClosed     bool
 	finalSent   chan struct{}
 	acked       chan struct{} // closed on the ACK of our last 2xx to an INVITE, or when waiting for it ends
-	offerIn2xx  uint32        // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
-	earlyAnswer *sdp.Session  // answer sent in an unreliable provisional, repeated in the 2xx
+	awaits      []*dialog.Awaiting2xx
+	offerIn2xx  uint32       // CSeq of the INVITE whose 2xx carried our offer (answer due in the ACK)
+	earlyAnswer *sdp.Session // answer sent in an unreliable provisional, repeated in the 2xx
 
 	// re-INVITE and UPDATE (§14, RFC 3311)
 	reinviting bool // our re-INVITE is in progress
@@ -184,9 +184,8 @@ type reliable struct {
 
 func (u *UA) newSession(outgoing bool) *Session {
 	u.init()
-	life, stop := context.WithCancel(u.ctx)
 	return &Session{ua: u, outgoing: outgoing, state: SessionCalling, done: make(chan struct{}),
-		ready: make(chan struct{}), finalSent: make(chan struct{}), life: life, stopLife: stop,
+		ready: make(chan struct{}), finalSent: make(chan struct{}),
 		legs: map[string]*leg{}, acks: map[ackKey]*sip.Request{}}
 }
 
@@ -283,12 +282,18 @@ func (s *Session) end(err error) {
 			ds = append(ds, l.dlg)
 		}
 	}
+	awaits := s.awaits
+	s.awaits = nil
 	s.mu.Unlock()
 	for _, d := range ds {
 		s.ua.forget(d)
 		d.Terminate()
 	}
-	s.stopLife()
+	// The 2xx retransmissions end with the session (a BYE that overtook
+	// a lost ACK).
+	for _, a := range awaits {
+		a.Stop()
+	}
 	close(s.done)
 }
 
@@ -300,6 +305,16 @@ func (s *Session) notifyMedia() {
 	if f != nil && l != nil && r != nil {
 		f(l, r)
 	}
+}
+
+// secure reports whether the initial INVITE travelled over TLS (sent
+// there, or received on such a flow), for the dialog's secure flag
+// (§12.1.1, §12.1.2; the dialog also requires a sips Request-URI).
+func (s *Session) secure() bool {
+	if s.tx != nil {
+		return s.tx.Flow().Network.Secure()
+	}
+	return s.fallback != nil && s.fallback.Network.Secure()
 }
 
 // destFor is where requests in dialog d go: the first route or the remote
@@ -484,7 +499,7 @@ func (s *Session) Invite(ctx context.Context) error {
 	res, err := u.Client.Do(ctx, inv, opts...)
 	defer close(s.ready)
 	if res != nil && res.StatusCode.Success() {
-		s.on2xx(res)
+		sdpErr := s.on2xx(res)
 		s.mu.Lock()
 		cancelled := s.cancelSent
 		s.mu.Unlock()
@@ -496,6 +511,10 @@ func (s *Session) Invite(ctx context.Context) error {
 				err = ErrCanceled
 			}
 			return err
+		}
+		if sdpErr != nil {
+			// The 2xx was ACKed and the session is being ended with BYE.
+			return fmt.Errorf("ua: unusable SDP answer: %w", sdpErr)
 		}
 		if e := s.Err(); e != nil {
 			return e
@@ -525,7 +544,7 @@ func (s *Session) legFor(res *sip.Response) *leg {
 	if l, ok := s.legs[tag]; ok {
 		return l
 	}
-	d, err := dialog.NewUAC(s.inv, res, false)
+	d, err := dialog.NewUAC(s.inv, res, s.secure())
 	if err != nil {
 		return nil
 	}
@@ -654,7 +673,7 @@ func parseUint32(v string) (uint32, bool) {
 func (s *Session) afterFinal(res *sip.Response) {
 	<-s.ready
 	if res.StatusCode.Success() {
-		s.on2xx(res)
+		_ = s.on2xx(res)
 	}
 }
 
@@ -666,10 +685,10 @@ func (s *Session) afterFinal(res *sip.Response) {
 // transitioned to the 'confirmed' state"; and a 2xx creating another
 // dialog than the one kept is ACKed, then "the UAC ... MUST terminate the
 // dialog by sending a BYE request".
-func (s *Session) on2xx(res *sip.Response) {
+func (s *Session) on2xx(res *sip.Response) (sdpErr error) {
 	to := res.To()
 	if to == nil {
-		return
+		return nil
 	}
 	cs, _ := res.CSeq()
 	key := ackKey{to.Tag(), cs.Seq}
@@ -682,22 +701,21 @@ func (s *Session) on2xx(res *sip.Response) {
 		} else if s.dlg != nil && s.dlg.ID().RemoteTag == key.tag {
 			s.sendAck(s.dlg, ack)
 		}
-		return
+		return nil
 	}
 	if cs.Seq != s.invSeq {
 		// A re-INVITE's 2xx is ACKed by Reinvite itself.
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	l := s.legFor(res)
 	if l == nil {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	_ = l.dlg.ReceiveResponse(res)
 	keep := s.dlg == nil && s.state != SessionEnded
 	ack := l.dlg.NewAck(cs.Seq)
-	var sdpErr error
 	media := false
 	if keep {
 		s.dlg, s.state, s.final = l.dlg, SessionConfirmed, true
@@ -756,6 +774,7 @@ func (s *Session) on2xx(res *sip.Response) {
 	case media:
 		s.notifyMedia()
 	}
+	return sdpErr
 }
 
 // sendAck passes an ACK for a 2xx to the transport (it has no transaction,
@@ -994,7 +1013,7 @@ func (s *Session) earlyDialog(res *sip.Response) error {
 	if s.dlg != nil {
 		return nil
 	}
-	d, err := dialog.NewUAS(s.inv, res, false)
+	d, err := dialog.NewUAS(s.inv, res, s.secure())
 	if err != nil {
 		return err
 	}
@@ -1109,7 +1128,6 @@ func (s *Session) Accept() error {
 	}
 	s.dlg.Confirm()
 	s.acked = make(chan struct{})
-	ackCh := s.dlg.AckFor(s.invSeq)
 	err := s.w.Respond(ok)
 	if err != nil {
 		s.mu.Unlock()
@@ -1118,46 +1136,61 @@ func (s *Session) Accept() error {
 	}
 	s.final, s.state = true, SessionConfirmed
 	close(s.finalSent)
-	acked, tx := s.acked, s.tx
+	acked, tx, d := s.acked, s.tx, s.dlg
 	s.mu.Unlock()
 	s.notifyMedia()
-	s.retransmit2xx(tx, ok, ackCh, acked)
+	s.retransmit2xx(d, s.invSeq, tx, ok, acked)
 	return nil
 }
 
-// retransmit2xx runs §13.3.1.4 for a 2xx sent through tx: retransmissions
+// retransmit2xx runs §13.3.1.4 for a 2xx sent through tx to the INVITE
+// with CSeq seq (dialog.Await2xx: timers, no goroutine): retransmissions
 // until ACK, and BYE after 64·T1 without one: "If the server retransmits
 // the 2xx response for 64*T1 seconds without receiving an ACK, the dialog
 // is confirmed, but the session SHOULD be terminated. This is accomplished
-// with a BYE". acked, if not nil, is closed when waiting ends.
-func (s *Session) retransmit2xx(tx *transaction.ServerTx, ok *sip.Response, ackCh <-chan struct{}, acked chan struct{}) {
-	s.ua.goBackground(func(ctx context.Context) {
-		reliable := tx == nil || tx.Flow().Reliable()
-		// The retransmissions end with the session too (a BYE that
-		// overtook a lost ACK).
-		err := dialog.Retransmit2xx(s.life, s.ua.Timers, reliable, func() error {
-			if tx == nil {
-				return nil
-			}
-			return tx.Respond(context.Background(), ok)
-		}, ackCh)
-		if acked != nil {
-			close(acked)
+// with a BYE". acked is closed when waiting ends.
+func (s *Session) retransmit2xx(d *dialog.Dialog, seq uint32, tx *transaction.ServerTx, ok *sip.Response, acked chan struct{}) {
+	reliable := tx == nil || tx.Flow().Reliable()
+	a := d.Await2xx(seq, s.ua.Timers, reliable, func() error {
+		if tx == nil {
+			return nil
 		}
-		if errors.Is(err, dialog.ErrNoAck) {
-			s.mu.Lock()
-			d := s.dlg
-			s.mu.Unlock()
-			bye, err := s.byeRequest(d, nil)
-			s.end(dialog.ErrNoAck)
-			if err != nil {
-				return
-			}
+		return tx.Respond(context.Background(), ok)
+	}, func(err error) {
+		close(acked)
+		if !errors.Is(err, dialog.ErrNoAck) {
+			return
+		}
+		bye, berr := s.byeRequest(d, nil)
+		s.end(dialog.ErrNoAck)
+		if berr != nil {
+			return
+		}
+		s.ua.goBackground(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, s.ua.Timers.F())
 			defer cancel()
 			_ = s.sendBye(ctx, d, bye)
-		}
+		})
 	})
+	s.mu.Lock()
+	if s.state == SessionEnded {
+		s.mu.Unlock()
+		a.Stop()
+		return
+	}
+	s.awaits = append(s.awaits, a)
+	s.mu.Unlock()
+}
+
+// stopAwaits stops the session's 2xx retransmissions (UA.Close).
+func (s *Session) stopAwaits() {
+	s.mu.Lock()
+	awaits := s.awaits
+	s.awaits = nil
+	s.mu.Unlock()
+	for _, a := range awaits {
+		a.Stop()
+	}
 }
 
 // Reject refuses an incoming call with a final response of 300–699.

@@ -387,3 +387,66 @@ func TestSessionByeBeforeAck(t *testing.T) {
 		t.Errorf("Err %v", bs.Err())
 	}
 }
+
+// TestSessionUnusableAnswer: a 2xx without the SDP answer to our offer is
+// ACKed (§13.2.2.4) and the session ended with BYE carrying a Reason.
+func TestSessionUnusableAnswer(t *testing.T) {
+	r := newRaw(t)
+	a := newAgent(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "raw", Host: "127.0.0.1", Port: r.addr.Port()},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.UDP, Addr: r.addr}})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Invite(t.Context()) }()
+	inv, from := r.expect(sip.INVITE)
+	r.send(r.answer(inv, sip.StatusOK, "rawtag"), from) // no body
+	r.expect(sip.ACK)
+	bye, bfrom := r.expect(sip.BYE)
+	if !strings.Contains(bye.Get("Reason"), "cause=488") {
+		t.Errorf("BYE Reason %q", bye.Get("Reason"))
+	}
+	r.send(sip.NewResponse(bye, sip.StatusOK), bfrom)
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "unusable SDP answer") {
+		t.Errorf("Invite = %v", err)
+	}
+	<-s.Done()
+}
+
+// TestSessionOverTCP: the same call over TCP, where nothing is
+// retransmitted by the UA core (§13.3.1.4 and RFC 3262 §3 only wait for
+// the ACK and the PRACK on a reliable transport), even when they are slow.
+func TestSessionOverTCP(t *testing.T) {
+	answered := make(chan *Session, 1)
+	b := newAgentTCP(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			s.Media = audio(40002)
+			if err := s.Progress(ctx, sip.StatusSessionProgress, true); err != nil {
+				t.Error(err)
+			}
+			_ = s.Accept()
+			answered <- s
+		}
+	})
+	a := newAgentTCP(t, "alice", nil)
+	s := a.NewCall(sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: b.addr.Port(), Params: sip.Params(";transport=tcp")},
+		CallOptions{Media: audio(40000), Dest: &transport.Dest{Network: transport.TCP, Addr: b.addr}})
+	if err := s.Invite(t.Context()); err != nil {
+		t.Fatalf("%v\n%s", err, a.wire)
+	}
+	bs := <-answered
+	if err := s.Hold(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two ACKs", func() bool { return b.wire.count("< ACK") == 2 })
+	if err := bs.Bye(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	for _, line := range []string{"> 183 INVITE", "> 200 INVITE"} {
+		if n := b.wire.count(line); line == "> 183 INVITE" && n != 1 || line == "> 200 INVITE" && n != 2 {
+			t.Errorf("%d × %q over TCP:\n%s", n, line, b.wire)
+		}
+	}
+	if !errors.Is(s.Err(), ErrRemoteHangup) {
+		t.Errorf("caller Err %v", s.Err())
+	}
+}

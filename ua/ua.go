@@ -55,7 +55,9 @@ type UA struct {
 	OnMessage func(ctx context.Context, s *Session, req *sip.Request) sip.StatusCode
 	// OnInfo receives INFO requests (RFC 6086) of registered Info Packages
 	// (or without Info-Package, the legacy use) and returns the status;
-	// nil accepts with 200.
+	// nil accepts with 200. Register the packages with
+	// Caps().AddInfoPackages and their body types with Caps().AddAccept
+	// (others get 415 from Validate).
 	OnInfo func(ctx context.Context, s *Session, req *sip.Request) sip.StatusCode
 
 	once     sync.Once
@@ -65,6 +67,7 @@ type UA struct {
 	bgMu     sync.Mutex // orders wg.Add before Close's Wait
 	closed   bool
 	dialogs  dialog.Registry
+	extra    map[sip.Method]stack.Handler
 	mu       sync.Mutex
 	sessions map[dialog.ID]*Session
 }
@@ -113,8 +116,29 @@ func (u *UA) Handler() stack.Handler {
 	mux.HandleFunc(sip.UPDATE, u.serveUpdate)
 	mux.HandleFunc(sip.INFO, u.serveInfo)
 	mux.HandleFunc(sip.MESSAGE, u.serveMessage)
+	for m, h := range u.extra {
+		mux.Handle(m, h)
+	}
 	return stack.Chain(mux, Validate(u.Capabilities, u.Server.Transactions()))
 }
+
+// Handle adds a handler for a method the UA core does not implement
+// itself (SUBSCRIBE, NOTIFY, REFER… — further usages of its dialogs, RFC
+// 5057) and registers the method in the capabilities (Allow). Call it
+// before Handler or Attach; a method handled twice panics, as in
+// stack.ServeMux.
+func (u *UA) Handle(m sip.Method, h stack.Handler) {
+	u.init()
+	if u.extra == nil {
+		u.extra = make(map[sip.Method]stack.Handler)
+	}
+	u.extra[m] = h
+	u.Capabilities.AddMethods(m)
+}
+
+// Dialogs returns the registry of the UA's dialogs, early ones included;
+// other usages find the dialog of a request here.
+func (u *UA) Dialogs() *dialog.Registry { u.init(); return &u.dialogs }
 
 // Attach installs Handler and the ACK receiver on the Server.
 func (u *UA) Attach() {
@@ -131,6 +155,15 @@ func (u *UA) Close() {
 	u.closed = true
 	u.bgMu.Unlock()
 	u.stop()
+	u.mu.Lock()
+	var ss []*Session
+	for _, s := range u.sessions {
+		ss = append(ss, s)
+	}
+	u.mu.Unlock()
+	for _, s := range ss {
+		s.stopAwaits()
+	}
 	u.wg.Wait()
 }
 
