@@ -134,7 +134,10 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	caps := &ua.Capabilities{}
 	// Legacy INFO (RFC 6086 §2) carries DTMF as application/dtmf-relay.
 	caps.AddAccept("application/dtmf-relay")
-	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel, Capabilities: caps,
+	// MaxMessageSize: receive MESSAGE bodies up to 64 KiB (RFC 3428 §7
+	// leaves the limit to the UAS); what call sends over UDP is held to
+	// the 1300 bytes of §8 by the commands.
+	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel, Capabilities: caps, MaxMessageSize: 64 << 10,
 		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact},
 		OnMessage: func(_ context.Context, sess *ua.Session, req *sip.Request) sip.StatusCode {
 			where := "outside a dialog"
@@ -261,6 +264,10 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			}
 			if duration <= 0 {
 				return &exitError{code: 2, err: errors.New("--duration must be positive")}
+			}
+			if tn, err := transport.ParseNetwork(f.transport); len(message) > ua.DefaultMaxMessageSize && (err != nil || !tn.Reliable()) {
+				// RFC 3428 §8 (a transport chosen by DNS may be UDP).
+				return &exitError{code: 2, err: fmt.Errorf("--message: %d bytes is too large without a --transport with congestion control, e.g. tcp (RFC 3428 §8: %d bytes at most)", len(message), ua.DefaultMaxMessageSize)}
 			}
 			var samples []int16
 			untilPlayed := false

@@ -180,6 +180,7 @@ func TestCallUsageErrors(t *testing.T) {
 		{[]string{"call", "--duration", "0s", "sip:a@127.0.0.1"}, "--duration must be positive"},
 		{[]string{"call", "--local", "0.0.0.0:0", "sip:a@127.0.0.1"}, "give the IP address"},
 		{[]string{"call", "tel:+123"}, "not a sip: or sips: URI"},
+		{[]string{"call", "--message", strings.Repeat("x", 1301), "sip:a@127.0.0.1"}, "RFC 3428 §8"},
 		{[]string{"answer", "--reject", "200"}, "--reject takes a status code"},
 		{[]string{"answer", "--count", "-1"}, "--count must not be negative"},
 		{[]string{"answer", "--local", "nonsense"}, "want ip:port"},
@@ -273,6 +274,28 @@ func TestCallTLS(t *testing.T) {
 		t.Errorf("call over WSS: exit %d\n%s\n%s", code, out, errs)
 	}
 	if acode, aout := wait(); acode != 0 {
+		t.Errorf("answer exit %d\n%s", acode, aout)
+	}
+}
+
+// TestMessageTooLargeForUDP: RFC 3428 §8 — more than 1300 bytes over UDP
+// is refused before sending (exit 2); over TCP it goes.
+func TestMessageTooLargeForUDP(t *testing.T) {
+	big := strings.Repeat("x", 1400)
+	code, _, errs := runCmd(t, "", "message", "sip:bob@127.0.0.1:9", big)
+	if code != 2 || !strings.Contains(errs, "RFC 3428 §8") {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+	addr, wait := answerInProcess(t, "--transport", "tcp", "--count", "1", "--reject", "486")
+	code, out, errs := runCmd(t, "", "message", "--transport", "tcp", "sip:bob@"+addr, big)
+	if code != 0 || !strings.Contains(out, "200 OK") {
+		t.Errorf("over TCP: exit %d\n%s\n%s", code, out, errs)
+	}
+	// End the answer with a call it refuses.
+	if code, _, _ := runCmd(t, "", "call", "--transport", "tcp", "sip:bob@"+addr); code != 1 {
+		t.Errorf("refused call: exit %d", code)
+	}
+	if acode, aout := wait(); acode != 0 || !strings.Contains(aout, "MESSAGE outside a dialog") {
 		t.Errorf("answer exit %d\n%s", acode, aout)
 	}
 }
