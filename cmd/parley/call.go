@@ -348,10 +348,11 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				})
 				sess.OnMedia = func(_, remote *sdp.Session) { startMedia(m, remote) }
 				if cancelAfter > 0 {
+					cur := sess
 					t := time.AfterFunc(cancelAfter, func() {
-						if sess.State() != ua.SessionConfirmed {
+						if cur.State() != ua.SessionConfirmed {
 							eventf(out, "cancelling")
-							_ = sess.Cancel(&ua.Reason{Protocol: "SIP", Cause: 487, Text: "cancelled by parley call --cancel-after"})
+							_ = cur.Cancel(&ua.Reason{Protocol: "SIP", Cause: 487, Text: "cancelled by parley call --cancel-after"})
 						}
 					})
 					defer t.Stop()
@@ -363,6 +364,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 					break
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "parley: %s: %v; trying the next server\n", d.Addr, err)
+			}
+			if sess == nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s: no server found for --transport %s (the URI's transport parameter says otherwise?)", hop.String(), f.transport)}
 			}
 			if err != nil {
 				if errors.Is(err, ua.ErrCanceled) && cancelAfter > 0 && sig.Err() == nil {

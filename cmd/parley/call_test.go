@@ -180,6 +180,7 @@ func TestCallUsageErrors(t *testing.T) {
 		{[]string{"call", "--duration", "0s", "sip:a@127.0.0.1"}, "--duration must be positive"},
 		{[]string{"call", "--local", "0.0.0.0:0", "sip:a@127.0.0.1"}, "give the IP address"},
 		{[]string{"call", "tel:+123"}, "not a sip: or sips: URI"},
+		{[]string{"call", "--transport", "tcp", "sip:a@127.0.0.1;transport=udp"}, "no server found for --transport tcp"},
 		{[]string{"call", "--message", strings.Repeat("x", 1301), "sip:a@127.0.0.1"}, "RFC 3428 §8"},
 		{[]string{"answer", "--reject", "200"}, "--reject takes a status code"},
 		{[]string{"answer", "--count", "-1"}, "--count must not be negative"},
