@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleysip/parley/server"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+	"github.com/parleysip/parley/ua"
 )
 
 var (
@@ -598,5 +605,74 @@ func TestParleyAnswerCancelled(t *testing.T) {
 		"--> 487 Request Terminated (INVITE)", "<-- ACK "+me)
 	if !strings.Contains(ans.stdout.String(), "--- call ended: ua: ") {
 		t.Errorf("the cancelled call did not end\n%s", ans)
+	}
+}
+
+// TestParleyCallForkedThroughServe: two SIPp UAS register for
+// sip:fork@127.0.0.1 at an in-process parley serve; `parley call --proxy`
+// reaches both (parallel forking), gets a 2xx from each, ACKs both, keeps
+// one and BYEs the other at once; both UAS scenarios complete.
+func TestParleyCallForkedThroughServe(t *testing.T) {
+	sippPath(t)
+	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
+	cfg.Defaults()
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	proxyAddr := netip.MustParseAddrPort(strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	c := &stack.Client{}
+	defer c.Close()
+	var waits []func() (error, string)
+	for range 2 {
+		port := freeTCPPort(t)
+		reg := &ua.Registration{Client: c, Registrar: sip.URI{Scheme: "sip", Host: "127.0.0.1"},
+			AoR:     sip.URI{Scheme: "sip", User: "fork", Host: "127.0.0.1"},
+			Contact: sip.URI{Scheme: "sip", User: "fork", Host: "127.0.0.1", Port: uint16(port)},
+			Options: []stack.Option{stack.WithDest(transport.Dest{Network: transport.UDP, Addr: proxyAddr})}}
+		if _, err := reg.Register(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uas_forkleg.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error")
+		waits = append(waits, wait)
+	}
+	time.Sleep(300 * time.Millisecond)
+	call := startParley(t, 30*time.Second, "call", "--proxy", "sip:"+proxyAddr.String(), "--duration", "1s", "sip:fork@127.0.0.1")
+	if code := call.wait(); code != 0 {
+		t.Fatalf("parley call exit %d\n%s", code, call)
+	}
+	for i, wait := range waits {
+		if err, out := wait(); err != nil {
+			t.Fatalf("SIPp UAS %d failed: %v\n%s\nparley:\n%s", i, err, out, call)
+		}
+	}
+	count := map[string]int{}
+	var sent []string
+	for _, l := range ladder(call.stdout.String()) {
+		f := strings.Fields(l)
+		count[f[0]+" "+f[1]+" "+strings.Join(f[2:], " ")]++
+		if f[0] == "-->" {
+			sent = append(sent, f[1])
+		}
+	}
+	if count["<-- 200 OK (INVITE)"] != 2 {
+		t.Errorf("%d 2xx to the INVITE, want one per leg\n%s", count["<-- 200 OK (INVITE)"], call)
+	}
+	// INVITE, ACK (kept leg), ACK and BYE (other leg), BYE (kept leg)
+	// after --duration.
+	if got := strings.Join(sent, " "); got != "INVITE ACK ACK BYE BYE" {
+		t.Errorf("sent %s, want INVITE ACK ACK BYE BYE\n%s", got, call)
+	}
+	if count["<-- 200 OK (BYE)"] != 2 {
+		t.Errorf("%d BYEs answered, want 2\n%s", count["<-- 200 OK (BYE)"], call)
 	}
 }
