@@ -16,8 +16,9 @@
 //     re-ACKed on retransmission (§13.2.2.4), forked 2xx legs not kept
 //     ended with ACK + BYE. Incoming: UA.OnInvite(ctx, s) with
 //     s.Progress(ctx, code, earlyMedia), s.Accept(), s.Reject(code);
-//     the 2xx is retransmitted until the ACK and the session ended with
-//     BYE after 64·T1 without one (§13.3.1.4).
+//     the 2xx is retransmitted until the ACK (dialog.Await2xx: timers, no
+//     goroutine) and the session ended with BYE after 64·T1 without one
+//     (§13.3.1.4).
 //   - Session.Bye(ctx, reason) in early (caller) and confirmed dialogs
 //     (§15), with the Reason header of RFC 3326 ([Reason]); requests for
 //     unknown dialogs get 481 (§12.2.2), and a 481/408 answer ends the
@@ -43,6 +44,8 @@
 //     Capabilities.AddInfoPackages and listed in Recv-Info (empty in every
 //     initial INVITE, §5.2.3), Session.Info only for packages the peer
 //     listed, 469 with Recv-Info for others, legacy INFO, UA.OnInfo.
+//   - UA.Handle adds methods for other dialog usages (RFC 5057: SUBSCRIBE,
+//     NOTIFY, REFER…), registered in Allow; UA.Dialogs finds their dialog.
 //   - OPTIONS (§11.2) answered with Allow, Supported and Accept from the
 //     registry, where the UA registers INVITE, ACK, BYE, CANCEL, OPTIONS,
 //     PRACK, UPDATE, INFO, MESSAGE and 100rel.

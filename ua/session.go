@@ -961,7 +961,20 @@ func (u *UA) serveInvite(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		_ = w.Respond(res)
 		return
 	}
-	u.OnInvite(ctx, s)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				// The stack answers 500; the session must not stay
+				// registered.
+				s.mu.Lock()
+				s.wClosed = true
+				s.mu.Unlock()
+				s.end(fmt.Errorf("ua: OnInvite panicked: %v", p))
+				panic(p)
+			}
+		}()
+		u.OnInvite(ctx, s)
+	}()
 	// The answer may come from another goroutine: wait for it, for the
 	// CANCEL, or for the proxies' Timer C (§16.6 step 11: > 3 min).
 	t := time.NewTimer(transaction.Timers{}.C())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleysip/parley/dialog"
 	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
 )
 
@@ -449,4 +450,22 @@ func TestSessionOverTCP(t *testing.T) {
 	if !errors.Is(s.Err(), ErrRemoteHangup) {
 		t.Errorf("caller Err %v", s.Err())
 	}
+}
+
+// TestOnInvitePanic: a panicking OnInvite gets the caller a 500 (the
+// stack recovers) and leaves no session behind.
+func TestOnInvitePanic(t *testing.T) {
+	b := newAgent(t, "bob", func(u *UA) {
+		u.OnInvite = func(ctx context.Context, s *Session) {
+			_ = s.Progress(ctx, sip.StatusRinging, false)
+			panic(stack.ErrAbortHandler)
+		}
+	})
+	a := newAgent(t, "alice", func(u *UA) { u.Disable100rel = true })
+	s := a.NewCall(b.uri("bob"), CallOptions{Dest: b.dest()})
+	var se *StatusError
+	if err := s.Invite(t.Context()); !errors.As(err, &se) || se.Response.StatusCode != sip.StatusServerInternalError {
+		t.Fatalf("Invite = %v", err)
+	}
+	eventually(t, "no sessions", func() bool { return a.Sessions() == 0 && b.Sessions() == 0 })
 }

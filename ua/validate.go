@@ -178,7 +178,8 @@ func (c *Capabilities) accepts(ct string) bool {
 //   - §8.2.2.3: a Require with an unsupported option tag gets 420 with
 //     Unsupported listing them (RFC 4475 §3.3.5);
 //   - §8.2.3: a body of a type not in Accept gets 415 with Accept (RFC
-//     4475 §3.3.6), and an INVITE whose Accept excludes every type this UA
+//     4475 §3.3.6), a Content-Encoding other than identity 415 with
+//     Accept-Encoding, and an INVITE whose Accept excludes every type this UA
 //     can answer with gets 406 (RFC 4475 §3.3.15).
 //
 // OPTIONS is answered 200 with the capabilities (§11.2).
@@ -258,6 +259,18 @@ func (c *Capabilities) check(r *sip.Request, layer *transaction.Layer) *sip.Resp
 		if ct := r.ContentType(); ct == "" || !c.accepts(ct) {
 			res := sip.NewResponse(r, sip.StatusUnsupportedMediaType)
 			_ = res.Add(string(sip.HeaderAccept), strings.Join(c.accept(), ", "))
+			return res
+		}
+	}
+	// §8.2.3: "If the UAS does not understand the content encoding ...,
+	// it MUST reject the request with a 415 (Unsupported Media Type)
+	// response. The response MUST contain an Accept-Encoding header field
+	// listing the encodings understood by the UAS." Only the identity
+	// encoding is understood.
+	for enc := range r.Values(string(sip.HeaderContentEncoding)) {
+		if !abnf.EqualFold(strings.TrimSpace(enc), "identity") {
+			res := sip.NewResponse(r, sip.StatusUnsupportedMediaType)
+			_ = res.Add(string(sip.HeaderAcceptEncoding), "identity")
 			return res
 		}
 	}

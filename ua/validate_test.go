@@ -59,3 +59,33 @@ func TestTortureUAS(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateContentEncoding: §8.2.3, an encoding the UAS does not
+// understand gets 415 with Accept-Encoding; identity passes.
+func TestValidateContentEncoding(t *testing.T) {
+	caps := &Capabilities{Methods: []sip.Method{sip.MESSAGE}, Accept: []string{"text/plain"}}
+	h := Validate(caps, nil)(stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	}))
+	for enc, want := range map[string]sip.StatusCode{"gzip": 415, "identity": 200, "": 200} {
+		req := sip.NewRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1"})
+		req.PrependVia(sip.Via{Transport: "UDP", Host: "127.0.0.1", Params: sip.Params(";branch=" + sip.NewBranch())})
+		req.SetFrom(sip.NameAddr{URI: sip.URI{Scheme: "sip", Host: "a"}, Params: sip.Params(";tag=x")})
+		req.SetTo(sip.NameAddr{URI: sip.URI{Scheme: "sip", Host: "b"}})
+		req.SetCallID("enc@a")
+		req.SetCSeq(sip.CSeq{Seq: 1, Method: sip.MESSAGE})
+		req.SetBody("text/plain", []byte("hi"))
+		if enc != "" {
+			_ = req.Add("Content-Encoding", enc)
+		}
+		w := &recorder{}
+		h.ServeSIP(context.Background(), w, req)
+		if w.res == nil || w.res.StatusCode != want {
+			t.Errorf("Content-Encoding %q: %v, want %d", enc, w.res, want)
+			continue
+		}
+		if want == 415 && w.res.Get("Accept-Encoding") != "identity" {
+			t.Errorf("415 Accept-Encoding %q", w.res.Get("Accept-Encoding"))
+		}
+	}
+}
