@@ -95,7 +95,8 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	}
 	// The call ladder goes to standard output; -v adds the wire view on
 	// standard error.
-	s.Tap = newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose).tap
+	lad := newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose)
+	s.Tap = lad.tap
 	var pc *net.UDPConn
 	var sl net.Listener
 	var addr netip.AddrPort
@@ -167,6 +168,7 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
+		lad.flush() // what is still held
 	}}, nil
 }
 

@@ -135,12 +135,18 @@ func (l *ladder) track(ev transport.TapEvent, m sip.Message) {
 	}
 }
 
-// waitsFor names what a received message answers, so that it is printed
-// after it: a response its request (by Via branch), an ACK the final
-// response it acknowledges, a PRACK the reliable provisional (RFC 3262
-// RAck). "" means nothing.
+// waitsFor names what a message answers, so that it is printed after it:
+// a received response its request (by Via branch), a received ACK the
+// final response it acknowledges, a received PRACK the reliable
+// provisional (RFC 3262 RAck), a sent response the request it answers.
+// "" means nothing.
 func waitsFor(ev transport.TapEvent, m sip.Message) string {
 	if ev.Direction != transport.Inbound {
+		// A response we send follows the request it answers, which may
+		// be held itself.
+		if res, ok := m.(*sip.Response); ok && res.TopVia() != nil {
+			return "q|" + res.TopVia().Branch()
+		}
 		return ""
 	}
 	switch m := m.(type) {
@@ -163,9 +169,12 @@ func waitsFor(ev transport.TapEvent, m sip.Message) string {
 	return ""
 }
 
-// causes names what a sent message can be answered by (see waitsFor).
+// causes names what a message printed can be answered by (see waitsFor).
 func causes(ev transport.TapEvent, m sip.Message) []string {
 	if ev.Direction != transport.Outbound {
+		if req, ok := m.(*sip.Request); ok && req.TopVia() != nil {
+			return []string{"q|" + req.TopVia().Branch()}
+		}
 		return nil
 	}
 	switch m := m.(type) {
@@ -175,7 +184,7 @@ func causes(ev transport.TapEvent, m sip.Message) []string {
 		}
 	case *sip.Response:
 		cs, _ := m.CSeq()
-		if m.StatusCode >= 200 {
+		if m.StatusCode >= 200 && cs.Method == sip.INVITE {
 			return []string{fmt.Sprintf("f|%s|%d", m.CallID(), cs.Seq)}
 		}
 		var rseq uint32
@@ -186,7 +195,8 @@ func causes(ev transport.TapEvent, m sip.Message) []string {
 	return nil
 }
 
-// flush prints the messages held too long.
+// flush prints the messages held too long, and the rest when the command
+// ends.
 func (l *ladder) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

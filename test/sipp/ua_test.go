@@ -156,25 +156,40 @@ func ladder(out string) []string {
 	return l
 }
 
-// wantLadder checks the messages parley printed: the ones it sent in
-// exactly this order, the ones it received in exactly this order. How the
-// two interleave is not checked: the transport taps a message after
-// writing it, so the peer's answer to it can be printed first (the ladder
-// reorders the usual cases, but with a bounded wait).
+// wantLadder checks the messages parley printed: the requests it sent,
+// the responses it sent, the requests it received and the responses it
+// received, each in exactly this order. How these four interleave is not
+// checked: the transport taps a message after writing it, so a message
+// caused by another one can be tapped first (the ladder reorders the usual
+// cases, with a bounded wait, but not all: in a glare, the peer's
+// re-INVITE that ours provoked can come first).
 func wantLadder(t *testing.T, p *parleyProc, want ...string) {
 	t.Helper()
-	got := ladder(p.stdout.String())
-	dir := func(l []string, prefix string) string {
+	checkLadder(t, ladder(p.stdout.String()), p, want...)
+}
+
+// checkLadder is wantLadder on lines already taken from the ladder.
+func checkLadder(t *testing.T, got []string, p *parleyProc, want ...string) {
+	t.Helper()
+	part := func(l []string, dir string, responses bool) string {
 		var out []string
 		for _, s := range l {
-			if strings.HasPrefix(s, prefix) {
+			if strings.HasPrefix(s, dir) && len(s) > 4 && (s[4] >= '0' && s[4] <= '9') == responses {
 				out = append(out, s)
 			}
 		}
 		return strings.Join(out, "\n")
 	}
-	if dir(got, "-->") != dir(want, "-->") || dir(got, "<--") != dir(want, "<--") {
-		t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
+	for _, dir := range []string{"-->", "<--"} {
+		for _, res := range []bool{false, true} {
+			if part(got, dir, res) != part(want, dir, res) {
+				t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
+				return
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("call ladder has %d messages, want %d:\n  %s\n%s", len(got), len(want), strings.Join(got, "\n  "), p)
 	}
 }
 
@@ -433,8 +448,13 @@ func TestParleyAnswerNeverACKed(t *testing.T) {
 	if bye == "" {
 		t.Errorf("no BYE after the 200s\n%s", ans)
 	}
-	want = append(want, bye, "<-- 200 OK (BYE)")
-	wantLadder(t, ans, want...)
+	// The BYE goes out in the UA's background; its 200 is printed if it
+	// arrives before parley exits (SIPp's scenario checks it was sent).
+	want = append(want, bye)
+	if n := len(got); n > 0 && got[n-1] == "<-- 200 OK (BYE)" {
+		got = got[:n-1]
+	}
+	checkLadder(t, got, ans, want...)
 	if !strings.Contains(ans.stdout.String(), "no ACK") {
 		t.Errorf("the end of the call does not say why\n%s", ans)
 	}
@@ -601,8 +621,15 @@ func TestParleyAnswerCancelled(t *testing.T) {
 	sippPath(t)
 	ans, port := sippCallsParley(t, "ua_uac_cancel.xml", "--ring", "5s")
 	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
-	wantLadder(t, ans, "<-- INVITE "+me, "--> 180 Ringing (INVITE)", "<-- CANCEL "+me, "--> 200 OK (CANCEL)",
-		"--> 487 Request Terminated (INVITE)", "<-- ACK "+me)
+	// The ACK of the 487 is absorbed by the INVITE server transaction
+	// (§17.2.1); whether parley prints it before exiting is a matter of
+	// timing, so only SIPp's scenario checks that it was sent.
+	got := ladder(ans.stdout.String())
+	if n := len(got); n > 0 && got[n-1] == "<-- ACK "+me {
+		got = got[:n-1]
+	}
+	checkLadder(t, got, ans, "<-- INVITE "+me, "--> 180 Ringing (INVITE)", "<-- CANCEL "+me, "--> 200 OK (CANCEL)",
+		"--> 487 Request Terminated (INVITE)")
 	if !strings.Contains(ans.stdout.String(), "--- call ended: ua: ") {
 		t.Errorf("the cancelled call did not end\n%s", ans)
 	}
