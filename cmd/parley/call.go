@@ -313,6 +313,11 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			if f.transport == "" {
 				f.transport = strings.ToLower(dests[0].Network.String())
 			}
+			if !cmd.Flags().Changed("local") {
+				// Contact and SDP carry the address this host uses to
+				// reach the server (127.0.0.1 only for a loopback one).
+				f.local = net.JoinHostPort(localHostFor("", dests[0].Addr.String()), "0")
+			}
 			p, err := newPhone(cmd, &f, nil)
 			if err != nil {
 				return err
@@ -430,6 +435,7 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:0")
 	fl := cmd.Flags()
+	fl.Lookup("local").DefValue = "the address that reaches the server, port chosen by the system"
 	fl.Lookup("transport").DefValue, f.transport = "", ""
 	fl.Lookup("transport").Usage = "transport: udp, tcp, tls, ws or wss (default: chosen by RFC 3263 — the URI's transport parameter, NAPTR and SRV records — else udp)"
 	fl.DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call (with --wav: the file's length)")
