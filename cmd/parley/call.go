@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parleysip/parley/dialog"
 	"github.com/parleysip/parley/sdp"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
@@ -29,6 +30,8 @@ type phoneFlags struct {
 	user   string
 	t1     time.Duration
 	rel100 bool
+	// cert and key serve tls and wss (default: self-signed).
+	cert, key string
 	// no100rel leaves RFC 3262 out of the UA (answer without --100rel).
 	no100rel bool
 }
@@ -42,6 +45,8 @@ func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
 	fl.StringVar(&f.user, "user", "parley", "user part of the From and Contact")
 	fl.DurationVar(&f.t1, "t1", 0, "RFC 3261 timer T1 (default 500ms); short values make tests fast")
 	_ = fl.MarkHidden("t1")
+	fl.StringVar(&f.cert, "cert", "", "PEM certificate for a tls or wss listener (default: a self-signed one for the --local IP)")
+	fl.StringVar(&f.key, "key", "", "PEM private key of --cert")
 }
 
 // phone is a running UA: its stack, the address it listens on and the IP
@@ -60,10 +65,8 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	if err != nil {
 		return nil, err
 	}
-	switch n {
-	case transport.UDP, transport.TCP, transport.WS:
-	default:
-		return nil, &exitError{code: 2, err: fmt.Errorf("--transport %s: call and answer support udp, tcp and ws for now (tls and wss need certificates)", f.transport)}
+	if n == transport.SCTP {
+		return nil, &exitError{code: 2, err: errors.New("--transport sctp is not supported")}
 	}
 	local := f.local
 	if local == "" {
@@ -76,14 +79,24 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	if ap.Addr().IsUnspecified() {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--local %q: give the IP address to use in Contact and SDP", local)}
 	}
-	s := &stack.Server{Resolver: f.resolver()}
+	ctls, err := f.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	s := &stack.Server{Resolver: f.resolver(), ClientTLSConfig: ctls}
+	if n.Secure() {
+		if s.TLSConfig, err = f.serverTLS(ap.Addr()); err != nil {
+			return nil, err
+		}
+	}
 	if f.t1 > 0 {
 		// T2 and T4 keep their RFC ratios to T1 (4s = 8·T1, 5s = 10·T1).
 		s.Timers = transaction.Timers{T1: f.t1, T2: 8 * f.t1, T4: 10 * f.t1}
 	}
 	// The call ladder goes to standard output; -v adds the wire view on
 	// standard error.
-	s.Tap = newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose).tap
+	lad := newLadder(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.verbose)
+	s.Tap = lad.tap
 	var pc *net.UDPConn
 	var sl net.Listener
 	var addr netip.AddrPort
@@ -118,8 +131,28 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 			return nil, &exitError{code: 2, err: fmt.Errorf("--from: %w", err)}
 		}
 	}
-	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel,
-		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact}}
+	out := cmd.OutOrStdout()
+	caps := &ua.Capabilities{}
+	// Legacy INFO (RFC 6086 §2) carries DTMF as application/dtmf-relay.
+	caps.AddAccept("application/dtmf-relay")
+	// MaxMessageSize: receive MESSAGE bodies up to 64 KiB (RFC 3428 §7
+	// leaves the limit to the UAS); what call sends over UDP is held to
+	// the 1300 bytes of §8 by the commands.
+	u := &ua.UA{Server: s, Timers: s.Timers, OnInvite: onInvite, Disable100rel: f.no100rel, Capabilities: caps, MaxMessageSize: 64 << 10,
+		Identity: ua.Identity{From: sip.NameAddr{URI: from}, Contact: &contact},
+		OnMessage: func(_ context.Context, sess *ua.Session, req *sip.Request) sip.StatusCode {
+			where := "outside a dialog"
+			if sess != nil {
+				where = "in the call"
+			}
+			eventf(out, "MESSAGE %s from %s: %q", where, req.From().URI.String(), bodyText(req.Body))
+			return sip.StatusOK
+		},
+		OnInfo: func(_ context.Context, _ *ua.Session, req *sip.Request) sip.StatusCode {
+			eventf(out, "INFO %s: %q", req.ContentType(), bodyText(req.Body))
+			return sip.StatusOK
+		},
+	}
 	u.Attach()
 	if pc != nil {
 		_, err = s.ServePacket(pc)
@@ -135,6 +168,7 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
+		lad.flush() // what is still held
 	}}, nil
 }
 
@@ -183,6 +217,15 @@ func startMedia(m *rtpStream, remote *sdp.Session) bool {
 	return false
 }
 
+// bodyText cuts a received body for printing (%q escapes the rest).
+func bodyText(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}
+
 // eventf prints a line of the call ladder that is not a message.
 func eventf(w io.Writer, format string, a ...any) {
 	fmt.Fprintf(w, "%s --- %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
@@ -191,7 +234,7 @@ func eventf(w io.Writer, format string, a ...any) {
 func newCallCmd() *cobra.Command {
 	var f phoneFlags
 	var duration, cancelAfter, hold time.Duration
-	var wav string
+	var wav, message, info, infoType string
 	cmd := &cobra.Command{
 		Use:   "call [flags] sip:user@host[:port]",
 		Short: "Place an audio call: INVITE with SDP, G.711 RTP both ways, BYE",
@@ -224,15 +267,21 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			if duration <= 0 {
 				return &exitError{code: 2, err: errors.New("--duration must be positive")}
 			}
+			if tn, err := transport.ParseNetwork(f.transport); len(message) > ua.DefaultMaxMessageSize && (err != nil || !tn.Reliable()) {
+				// RFC 3428 §8 (a transport chosen by DNS may be UDP).
+				return &exitError{code: 2, err: fmt.Errorf("--message: %d bytes is too large without a --transport with congestion control, e.g. tcp (RFC 3428 §8: %d bytes at most)", len(message), ua.DefaultMaxMessageSize)}
+			}
 			var samples []int16
+			untilPlayed := false
 			if wav != "" {
 				if samples, err = readWAV(wav); err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--wav: %w", err)}
 				}
 				if !cmd.Flags().Changed("duration") {
-					// Play the whole file, and a little longer for the
-					// last packets to arrive.
-					duration = time.Duration(len(samples))*time.Second/8000 + 200*time.Millisecond
+					// Play the whole file (the call ends when it has been
+					// sent); this is only a bound.
+					duration = time.Duration(len(samples))*time.Second/8000 + 10*time.Second
+					untilPlayed = true
 				}
 			}
 			hop := target
@@ -245,21 +294,36 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				r.Params = r.Params.Set("lr", "")
 				route = &r
 			}
+			sig, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(sig, f.timeout)
+			defer cancel()
+			// RFC 3263: without --transport the DNS (NAPTR, SRV) or the
+			// URI's transport parameter chooses, else UDP.
+			n := transport.Unknown
+			if f.transport != "" {
+				if n, err = f.network(); err != nil {
+					return err
+				}
+			}
+			dests, err := lookup(ctx, f.resolver(), hop, n)
+			if err != nil {
+				return err
+			}
+			if f.transport == "" {
+				f.transport = strings.ToLower(dests[0].Network.String())
+			}
+			if !cmd.Flags().Changed("local") {
+				// Contact and SDP carry the address this host uses to
+				// reach the server (127.0.0.1 only for a loopback one).
+				f.local = net.JoinHostPort(localHostFor("", dests[0].Addr.String()), "0")
+			}
 			p, err := newPhone(cmd, &f, nil)
 			if err != nil {
 				return err
 			}
 			defer p.close()
 			out := cmd.OutOrStdout()
-			sig, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			ctx, cancel := context.WithTimeout(sig, f.timeout)
-			defer cancel()
-			n, _ := f.network()
-			dests, err := lookup(ctx, p.ua.Server.Resolver, hop, n)
-			if err != nil {
-				return err
-			}
 			m, err := listenRTP(p.ip)
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -268,6 +332,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			m.samples = samples
 			var sess *ua.Session
 			for i, d := range dests {
+				if d.Network.String() != strings.ToUpper(f.transport) {
+					continue // the UA listens on one transport
+				}
 				var mu sync.Mutex
 				early := false
 				sess = p.ua.NewCall(target, ua.CallOptions{
@@ -288,10 +355,11 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				})
 				sess.OnMedia = func(_, remote *sdp.Session) { startMedia(m, remote) }
 				if cancelAfter > 0 {
+					cur := sess
 					t := time.AfterFunc(cancelAfter, func() {
-						if sess.State() != ua.SessionConfirmed {
+						if cur.State() != ua.SessionConfirmed {
 							eventf(out, "cancelling")
-							_ = sess.Cancel(&ua.Reason{Protocol: "SIP", Cause: 487, Text: "cancelled by parley call --cancel-after"})
+							_ = cur.Cancel(&ua.Reason{Protocol: "SIP", Cause: 487, Text: "cancelled by parley call --cancel-after"})
 						}
 					})
 					defer t.Stop()
@@ -303,6 +371,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 					break
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "parley: %s: %v; trying the next server\n", d.Addr, err)
+			}
+			if sess == nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s: no server found for --transport %s (the URI's transport parameter says otherwise?)", hop.String(), f.transport)}
 			}
 			if err != nil {
 				if errors.Is(err, ua.ErrCanceled) && cancelAfter > 0 && sig.Err() == nil {
@@ -316,12 +387,34 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				return failure(err)
 			}
 			eventf(out, "call answered")
+			if message != "" {
+				// RFC 3428 §4: a MESSAGE within the dialog.
+				mctx, mcancel := context.WithTimeout(sig, f.timeout)
+				if _, err := sess.Message(mctx, "text/plain", []byte(message)); err != nil {
+					eventf(out, "MESSAGE failed: %v", err)
+				}
+				mcancel()
+			}
+			if info != "" {
+				// RFC 6086 §2: a legacy INFO, without Info-Package.
+				ictx, icancel := context.WithTimeout(sig, f.timeout)
+				if _, err := sess.Info(ictx, "", infoType, []byte(strings.ReplaceAll(info, `\n`, "\r\n"))); err != nil {
+					eventf(out, "INFO failed: %v", err)
+				}
+				icancel()
+			}
 			if hold > 0 {
 				go holdAndResume(sess, hold, out)
 			}
 			end := time.NewTimer(duration)
 			defer end.Stop()
+			var played <-chan struct{}
+			if untilPlayed {
+				played = m.finished
+			}
 			select {
+			case <-played:
+				time.Sleep(100 * time.Millisecond) // for the last packets to arrive
 			case <-end.C:
 			case <-sig.Done():
 			case <-sess.Done():
@@ -342,10 +435,16 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:0")
 	fl := cmd.Flags()
+	fl.Lookup("local").DefValue = "the address that reaches the server, port chosen by the system"
+	fl.Lookup("transport").DefValue, f.transport = "", ""
+	fl.Lookup("transport").Usage = "transport: udp, tcp, tls, ws or wss (default: chosen by RFC 3263 — the URI's transport parameter, NAPTR and SRV records — else udp)"
 	fl.DurationVar(&duration, "duration", 5*time.Second, "how long to stay in the call (with --wav: the file's length)")
 	fl.StringVar(&wav, "wav", "", "play this WAV file (8 kHz, 16-bit, mono PCM) instead of a tone")
 	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")
 	fl.DurationVar(&cancelAfter, "cancel-after", 0, "cancel the call (CANCEL) if it is not answered within this time")
+	fl.StringVar(&message, "message", "", "send this text in a MESSAGE within the call once it is answered (RFC 3428)")
+	fl.StringVar(&info, "info", "", `send this body in an INFO within the call once it is answered (RFC 6086 legacy INFO; "\n" is a line break), e.g. "Signal=5\nDuration=160"`)
+	fl.StringVar(&infoType, "info-type", "application/dtmf-relay", "Content-Type of the --info body")
 	fl.DurationVar(&hold, "hold", 0, "put the call on hold (re-INVITE, sendonly) this long after the answer, and resume it as long after that")
 	fl.Lookup("timeout").Usage = "give up if the call is not answered in time"
 	return cmd
@@ -482,10 +581,10 @@ not be written, 2 usage error.`,
 				case c = <-calls:
 				}
 				var hang <-chan time.Time
+				var hangTimer *time.Timer
 				if hangupAfter > 0 {
-					t := time.NewTimer(hangupAfter)
-					hang = t.C
-					defer t.Stop()
+					hangTimer = time.NewTimer(hangupAfter)
+					hang = hangTimer.C
 				}
 				select {
 				case <-c.s.Done():
@@ -502,8 +601,16 @@ not be written, 2 usage error.`,
 					}
 					cancel()
 				}
+				if hangTimer != nil {
+					hangTimer.Stop()
+				}
 				if err := c.s.Err(); err != nil {
 					eventf(out, "call ended: %v", err)
+					if errors.Is(err, dialog.ErrNoAck) {
+						// The UA sends that BYE in the background; give it
+						// time to be answered before the UA closes.
+						time.Sleep(min(time.Second, 8*max(f.t1, 50*time.Millisecond)))
+					}
 				}
 				if c.m == nil {
 					continue
@@ -522,6 +629,7 @@ not be written, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:5070")
 	fl := cmd.Flags()
+	fl.Lookup("transport").Usage = "transport to listen on: udp, tcp, tls, ws or wss"
 	fl.BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
 	fl.IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
 	fl.DurationVar(&ring, "ring", 0, "ring this long (180, or 183 with --early-media) before answering")

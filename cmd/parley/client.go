@@ -26,6 +26,8 @@ type clientFlags struct {
 	timeout   time.Duration
 	verbose   int
 	dns       string
+	ca        string
+	insecure  bool
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -38,6 +40,8 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fl.CountVarP(&f.verbose, "verbose", "v", "print every message sent and received on standard error as a ladder: -v the first lines, -vv whole messages")
 	fl.StringVar(&f.dns, "dns", "", "DNS server (host:port) for RFC 3263 lookups instead of /etc/resolv.conf")
 	_ = fl.MarkHidden("dns")
+	fl.StringVar(&f.ca, "ca", "", "PEM file of the certificate authorities to trust for tls and wss (default: the system's)")
+	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the TLS certificate of the server (test servers only)")
 }
 
 // resolver is the RFC 3263 resolver the flags ask for.
@@ -74,7 +78,11 @@ func (f *clientFlags) open(cmd *cobra.Command) (*session, error) {
 		return nil, err
 	}
 	s := &session{flags: *f, network: n, stderr: cmd.ErrOrStderr()}
-	s.server = &stack.Server{Resolver: f.resolver()}
+	ctls, err := f.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	s.server = &stack.Server{Resolver: f.resolver(), ClientTLSConfig: ctls}
 	if f.verbose > 0 {
 		s.server.Tap = newLadder(nil, cmd.ErrOrStderr(), f.verbose).tap
 	}
@@ -167,8 +175,20 @@ func lookup(ctx context.Context, r *resolve.Resolver, u sip.URI, n transport.Net
 	if m, ok := u.Params.Get("maddr"); ok {
 		q.MAddr = m
 	}
-	if a, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil && u.Port == 0 {
-		return []transport.Dest{{Network: n, Addr: netip.AddrPortFrom(a, n.DefaultPort())}}, nil
+	if a, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil {
+		// RFC 3263 §4.1/§4.2: a numeric host is used as it is, over UDP
+		// unless a transport is given.
+		if n == transport.Unknown {
+			n = transport.UDP
+			if u.Secure() {
+				n = transport.TLS
+			}
+		}
+		port := u.Port
+		if port == 0 {
+			port = n.DefaultPort()
+		}
+		return []transport.Dest{{Network: n, Addr: netip.AddrPortFrom(a, port)}}, nil
 	}
 	ts, err := r.Lookup(ctx, q)
 	if err != nil {

@@ -24,9 +24,14 @@ type ladder struct {
 	short, wire io.Writer
 	level       int
 
-	mu      sync.Mutex
-	sent    map[string]bool // what the messages printed can be answered by (see causes), bounded
-	order   []string
+	mu    sync.Mutex
+	sent  map[string]bool // what the messages printed can be answered by (see causes), bounded
+	order []string
+	// open holds, by Call-ID, the received non-INVITE requests printed
+	// whose final response is not printed yet: a peer sends its next
+	// request in the dialog once it has that response, so the next one
+	// waits for it.
+	open    map[string]map[string]bool
 	pending []transport.TapEvent
 	timer   *time.Timer
 }
@@ -40,7 +45,7 @@ func newLadder(short, wire io.Writer, level int) *ladder {
 	if level == 0 {
 		wire = nil
 	}
-	return &ladder{short: short, wire: wire, level: level, sent: make(map[string]bool)}
+	return &ladder{short: short, wire: wire, level: level, sent: make(map[string]bool), open: make(map[string]map[string]bool)}
 }
 
 // tap is the transport tap; it never blocks for long (a mutex and a
@@ -53,7 +58,7 @@ func (l *ladder) tap(ev transport.TapEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
-		if k := waitsFor(ev, m); k != "" && !l.sent[k] {
+		if !l.ready(ev, m) {
 			l.pending = append(l.pending, ev)
 			if l.timer == nil {
 				l.timer = time.AfterFunc(holdFor, l.flush)
@@ -71,7 +76,7 @@ func (l *ladder) tap(ev transport.TapEvent) {
 		kept := l.pending[:0]
 		for _, p := range l.pending {
 			pm, _ := sip.Parse(p.Data)
-			if k := waitsFor(p, pm); k == "" || l.sent[k] {
+			if l.ready(p, pm) {
 				for _, k := range causes(p, pm) {
 					l.remember(k)
 				}
@@ -85,12 +90,63 @@ func (l *ladder) tap(ev transport.TapEvent) {
 	}
 }
 
-// waitsFor names what a received message answers, so that it is printed
-// after it: a response its request (by Via branch), an ACK the final
-// response it acknowledges, a PRACK the reliable provisional (RFC 3262
-// RAck). "" means nothing.
+// ready reports whether a message can be printed now: what it answers
+// (waitsFor) is printed, and, for a received request other than ACK and
+// CANCEL, the earlier received requests of its Call-ID have their final
+// responses printed.
+func (l *ladder) ready(ev transport.TapEvent, m sip.Message) bool {
+	if k := waitsFor(ev, m); k != "" && !l.sent[k] {
+		return false
+	}
+	if req, ok := m.(*sip.Request); ok && ev.Direction == transport.Inbound && req.Method != sip.ACK && req.Method != sip.CANCEL {
+		return len(l.open[req.CallID()]) == 0
+	}
+	return true
+}
+
+// track keeps the open set up to date for a message printed.
+func (l *ladder) track(ev transport.TapEvent, m sip.Message) {
+	switch m := m.(type) {
+	case *sip.Request:
+		if ev.Direction != transport.Inbound || m.Method == sip.ACK || m.Method == sip.CANCEL || m.Method == sip.INVITE {
+			return
+		}
+		if len(l.open) >= maxBranches {
+			clear(l.open)
+		}
+		cs, _ := m.CSeq()
+		set := l.open[m.CallID()]
+		if set == nil {
+			set = make(map[string]bool)
+			l.open[m.CallID()] = set
+		}
+		set[fmt.Sprintf("%d %s", cs.Seq, cs.Method)] = true
+	case *sip.Response:
+		if ev.Direction != transport.Outbound || m.StatusCode < 200 {
+			return
+		}
+		cs, _ := m.CSeq()
+		if set := l.open[m.CallID()]; set != nil {
+			delete(set, fmt.Sprintf("%d %s", cs.Seq, cs.Method))
+			if len(set) == 0 {
+				delete(l.open, m.CallID())
+			}
+		}
+	}
+}
+
+// waitsFor names what a message answers, so that it is printed after it:
+// a received response its request (by Via branch), a received ACK the
+// final response it acknowledges, a received PRACK the reliable
+// provisional (RFC 3262 RAck), a sent response the request it answers.
+// "" means nothing.
 func waitsFor(ev transport.TapEvent, m sip.Message) string {
 	if ev.Direction != transport.Inbound {
+		// A response we send follows the request it answers, which may
+		// be held itself.
+		if res, ok := m.(*sip.Response); ok && res.TopVia() != nil {
+			return "q|" + res.TopVia().Branch()
+		}
 		return ""
 	}
 	switch m := m.(type) {
@@ -113,9 +169,12 @@ func waitsFor(ev transport.TapEvent, m sip.Message) string {
 	return ""
 }
 
-// causes names what a sent message can be answered by (see waitsFor).
+// causes names what a message printed can be answered by (see waitsFor).
 func causes(ev transport.TapEvent, m sip.Message) []string {
 	if ev.Direction != transport.Outbound {
+		if req, ok := m.(*sip.Request); ok && req.TopVia() != nil {
+			return []string{"q|" + req.TopVia().Branch()}
+		}
 		return nil
 	}
 	switch m := m.(type) {
@@ -125,7 +184,7 @@ func causes(ev transport.TapEvent, m sip.Message) []string {
 		}
 	case *sip.Response:
 		cs, _ := m.CSeq()
-		if m.StatusCode >= 200 {
+		if m.StatusCode >= 200 && cs.Method == sip.INVITE {
 			return []string{fmt.Sprintf("f|%s|%d", m.CallID(), cs.Seq)}
 		}
 		var rseq uint32
@@ -136,7 +195,8 @@ func causes(ev transport.TapEvent, m sip.Message) []string {
 	return nil
 }
 
-// flush prints the messages held too long.
+// flush prints the messages held too long, and the rest when the command
+// ends.
 func (l *ladder) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -160,6 +220,9 @@ func (l *ladder) remember(key string) {
 }
 
 func (l *ladder) print(ev transport.TapEvent, m sip.Message) {
+	if m != nil {
+		l.track(ev, m)
+	}
 	arrow := "-->"
 	if ev.Direction == transport.Inbound {
 		arrow = "<--"

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/parleysip/parley/internal/leaktest"
 )
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -88,4 +90,10 @@ func TestUsageErrors(t *testing.T) {
 	if code, _, _ := runCmd(t, "", "nosuchcommand"); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
 	}
+}
+
+// TestMain fails the run if a command left goroutines of the stack, the UA
+// or the RTP streams running.
+func TestMain(m *testing.M) {
+	leaktest.Main(m, "parley/ua.", "parley/stack.", "parley/transaction.", "parley/transport.", "main.(*rtpStream)")
 }

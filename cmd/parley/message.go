@@ -15,7 +15,9 @@ func newMessageCmd() *cobra.Command {
 		Use:   "message [flags] sip:user@domain TEXT",
 		Short: "Send an instant message (MESSAGE, RFC 3428)",
 		Long: `Message sends TEXT in a MESSAGE request (RFC 3428) to the target and prints the
-response.
+response. Over UDP the text is limited to 1300 bytes (RFC 3428 §8); use
+--transport tcp for more. A MESSAGE within a call is sent by "parley call
+--message".
 
 Exit codes: 0 the message was accepted (2xx), 1 an error response or none,
 2 usage error.`,
@@ -32,6 +34,11 @@ Exit codes: 0 the message was accepted (2xx), 1 an error response or none,
 				return err
 			}
 			defer s.close()
+			if len(args[1]) > ua.DefaultMaxMessageSize && !s.network.Reliable() {
+				// RFC 3428 §8: a MESSAGE over a transport without
+				// congestion control stays under 1300 bytes.
+				return &exitError{code: 2, err: fmt.Errorf("a %d-byte message is too large for %s (RFC 3428 §8: %d bytes at most); use --transport tcp", len(args[1]), s.network, ua.DefaultMaxMessageSize)}
+			}
 			req := ua.NewRequest(sip.MESSAGE, target, s.id)
 			req.SetBody(contentType, []byte(args[1]))
 			res, err := s.do(cmd.Context(), req, nil)

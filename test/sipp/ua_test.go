@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleysip/parley/server"
+	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
+	"github.com/parleysip/parley/ua"
 )
 
 var (
@@ -149,11 +156,40 @@ func ladder(out string) []string {
 	return l
 }
 
+// wantLadder checks the messages parley printed: the requests it sent,
+// the responses it sent, the requests it received and the responses it
+// received, each in exactly this order. How these four interleave is not
+// checked: the transport taps a message after writing it, so a message
+// caused by another one can be tapped first (the ladder reorders the usual
+// cases, with a bounded wait, but not all: in a glare, the peer's
+// re-INVITE that ours provoked can come first).
 func wantLadder(t *testing.T, p *parleyProc, want ...string) {
 	t.Helper()
-	got := ladder(p.stdout.String())
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
+	checkLadder(t, ladder(p.stdout.String()), p, want...)
+}
+
+// checkLadder is wantLadder on lines already taken from the ladder.
+func checkLadder(t *testing.T, got []string, p *parleyProc, want ...string) {
+	t.Helper()
+	part := func(l []string, dir string, responses bool) string {
+		var out []string
+		for _, s := range l {
+			if strings.HasPrefix(s, dir) && len(s) > 4 && (s[4] >= '0' && s[4] <= '9') == responses {
+				out = append(out, s)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	for _, dir := range []string{"-->", "<--"} {
+		for _, res := range []bool{false, true} {
+			if part(got, dir, res) != part(want, dir, res) {
+				t.Errorf("call ladder:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(want, "\n  "), p)
+				return
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("call ladder has %d messages, want %d:\n  %s\n%s", len(got), len(want), strings.Join(got, "\n  "), p)
 	}
 }
 
@@ -258,6 +294,14 @@ func TestParleyCallEarlyMedia(t *testing.T) {
 	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
 	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 183 Session Progress (INVITE)", "<-- 200 OK (INVITE)",
 		"--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
+	// The 183's SDP starts RTP at once (early media, §13.2.1 preview);
+	// SIPp echoes it.
+	if !strings.Contains(call.stdout.String(), "--- early media") {
+		t.Errorf("no early media\n%s", call)
+	}
+	if sent, recv := rtpCounts(t, call); sent < 60 || recv < 50 {
+		t.Errorf("RTP sent %d, received %d: want about 75 (0.5 s early, 1 s answered)", sent, recv)
+	}
 }
 
 // TestParleyCallLostACK: SIPp behaves as if Parley's ACK were lost and
@@ -396,14 +440,21 @@ func TestParleyAnswerNeverACKed(t *testing.T) {
 		want = append(want, "--> 200 OK (INVITE)")
 	}
 	var bye string
-	if n := len(got); n >= 2 {
-		bye = got[n-2]
+	for _, l := range got {
+		if strings.HasPrefix(l, "--> BYE sip:sipp@127.0.0.1:") {
+			bye = l
+		}
 	}
-	if !strings.HasPrefix(bye, "--> BYE sip:sipp@127.0.0.1:") {
+	if bye == "" {
 		t.Errorf("no BYE after the 200s\n%s", ans)
 	}
-	want = append(want, bye, "<-- 200 OK (BYE)")
-	wantLadder(t, ans, want...)
+	// The BYE goes out in the UA's background; its 200 is printed if it
+	// arrives before parley exits (SIPp's scenario checks it was sent).
+	want = append(want, bye)
+	if n := len(got); n > 0 && got[n-1] == "<-- 200 OK (BYE)" {
+		got = got[:n-1]
+	}
+	checkLadder(t, got, ans, want...)
 	if !strings.Contains(ans.stdout.String(), "no ACK") {
 		t.Errorf("the end of the call does not say why\n%s", ans)
 	}
@@ -507,4 +558,148 @@ func TestParleyCallPRACK(t *testing.T) {
 	sippC := fmt.Sprintf("sip:sipp@127.0.0.1:%d;transport=UDP", port)
 	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "--> PRACK "+sippC, "<-- 200 OK (PRACK)",
 		"<-- 200 OK (INVITE)", "--> ACK "+sippC, "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
+
+// TestParleyAnswerInfoMessage: SIPp sends a MESSAGE outside any dialog to
+// `parley answer`, then calls it and sends INFO and MESSAGE within the
+// call; each gets 200 and parley prints what it received.
+func TestParleyAnswerInfoMessage(t *testing.T) {
+	sippPath(t)
+	port := freeTCPPort(t)
+	ans := startParley(t, 30*time.Second, "answer", "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1")
+	ans.waitFor(t, "answering calls at")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	_, wait := sipp(t, 20*time.Second, "-sf", scenario("uac_message.xml"), addr, "-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)),
+		"-m", "1", "-timeout", "15s", "-timeout_error", "-recv_timeout", "5s")
+	sippOK(t, wait)
+	_, wait = sipp(t, 30*time.Second, "-sf", scenario("ua_uac_midcall.xml"), addr, "-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
+	sippOK(t, wait)
+	if code := ans.wait(); code != 0 {
+		t.Fatalf("parley answer exit %d\n%s", code, ans)
+	}
+	me := "sip:parley@" + addr
+	wantLadder(t, ans, "<-- MESSAGE sip:echo@"+addr, "--> 200 OK (MESSAGE)",
+		"<-- INVITE "+me, "--> 180 Ringing (INVITE)", "--> 200 OK (INVITE)", "<-- ACK "+me,
+		"<-- INFO "+me, "--> 200 OK (INFO)", "<-- MESSAGE "+me, "--> 200 OK (MESSAGE)", "<-- BYE "+me, "--> 200 OK (BYE)")
+	out := ans.stdout.String()
+	for _, want := range []string{`MESSAGE outside a dialog from sip:sipp@127.0.0.1:`, `: "hello 1`,
+		`INFO application/dtmf-relay: "Signal=5\r\nDuration=160`, `MESSAGE in the call from sip:sipp@127.0.0.1:`, `: "hello within the call`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("answer did not print %q\n%s", want, ans)
+		}
+	}
+}
+
+// TestParleyAnswerEarlyUpdate: in the early dialog of a reliable 183,
+// SIPp sends UPDATE with a new offer (a=sendonly); `parley answer` answers
+// it (a=recvonly) before the call is answered (RFC 3311 §5.1).
+func TestParleyAnswerEarlyUpdate(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_update.xml", "--100rel", "--early-media", "--ring", "600ms")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	wantLadder(t, ans, "<-- INVITE "+me, "--> 183 Session Progress (INVITE)", "<-- PRACK "+me, "--> 200 OK (PRACK)",
+		"<-- UPDATE "+me, "--> 200 OK (UPDATE)", "--> 200 OK (INVITE)", "<-- ACK "+me, "<-- BYE "+me, "--> 200 OK (BYE)")
+}
+
+// TestParleyCallInfoMessage: `parley call --message --info` sends a
+// MESSAGE and a legacy INFO within the answered call; SIPp checks both.
+func TestParleyCallInfoMessage(t *testing.T) {
+	sippPath(t)
+	call, port := parleyCallsSIPp(t, "ua_uas_midcall.xml", nil, "--duration", "500ms",
+		"--message", "hello from the call", "--info", `Signal=5\nDuration=160`)
+	target := fmt.Sprintf("sip:sipp@127.0.0.1:%d", port)
+	sippC := target + ";transport=UDP"
+	wantLadder(t, call, "--> INVITE "+target, "<-- 180 Ringing (INVITE)", "<-- 200 OK (INVITE)", "--> ACK "+sippC,
+		"--> MESSAGE "+sippC, "<-- 200 OK (MESSAGE)", "--> INFO "+sippC, "<-- 200 OK (INFO)", "--> BYE "+sippC, "<-- 200 OK (BYE)")
+}
+
+// TestParleyAnswerCancelled: SIPp cancels while `parley answer --ring`
+// rings; Parley answers the CANCEL 200 and the INVITE 487 (§9.2), takes
+// the ACK, and counts the call as ended.
+func TestParleyAnswerCancelled(t *testing.T) {
+	sippPath(t)
+	ans, port := sippCallsParley(t, "ua_uac_cancel.xml", "--ring", "5s")
+	me := fmt.Sprintf("sip:parley@127.0.0.1:%d", port)
+	// The ACK of the 487 is absorbed by the INVITE server transaction
+	// (§17.2.1); whether parley prints it before exiting is a matter of
+	// timing, so only SIPp's scenario checks that it was sent.
+	got := ladder(ans.stdout.String())
+	if n := len(got); n > 0 && got[n-1] == "<-- ACK "+me {
+		got = got[:n-1]
+	}
+	checkLadder(t, got, ans, "<-- INVITE "+me, "--> 180 Ringing (INVITE)", "<-- CANCEL "+me, "--> 200 OK (CANCEL)",
+		"--> 487 Request Terminated (INVITE)")
+	if !strings.Contains(ans.stdout.String(), "--- call ended: ua: ") {
+		t.Errorf("the cancelled call did not end\n%s", ans)
+	}
+}
+
+// TestParleyCallForkedThroughServe: two SIPp UAS register for
+// sip:fork@127.0.0.1 at an in-process parley serve; `parley call --proxy`
+// reaches both (parallel forking), gets a 2xx from each, ACKs both, keeps
+// one and BYEs the other at once; both UAS scenarios complete.
+func TestParleyCallForkedThroughServe(t *testing.T) {
+	sippPath(t)
+	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
+	cfg.Defaults()
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	proxyAddr := netip.MustParseAddrPort(strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	c := &stack.Client{}
+	defer c.Close()
+	var waits []func() (error, string)
+	for range 2 {
+		port := freeTCPPort(t)
+		reg := &ua.Registration{Client: c, Registrar: sip.URI{Scheme: "sip", Host: "127.0.0.1"},
+			AoR:     sip.URI{Scheme: "sip", User: "fork", Host: "127.0.0.1"},
+			Contact: sip.URI{Scheme: "sip", User: "fork", Host: "127.0.0.1", Port: uint16(port)},
+			Options: []stack.Option{stack.WithDest(transport.Dest{Network: transport.UDP, Addr: proxyAddr})}}
+		if _, err := reg.Register(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uas_forkleg.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error")
+		waits = append(waits, wait)
+	}
+	time.Sleep(300 * time.Millisecond)
+	call := startParley(t, 30*time.Second, "call", "--proxy", "sip:"+proxyAddr.String(), "--duration", "1s", "sip:fork@127.0.0.1")
+	if code := call.wait(); code != 0 {
+		t.Fatalf("parley call exit %d\n%s", code, call)
+	}
+	for i, wait := range waits {
+		if err, out := wait(); err != nil {
+			t.Fatalf("SIPp UAS %d failed: %v\n%s\nparley:\n%s", i, err, out, call)
+		}
+	}
+	count := map[string]int{}
+	var sent []string
+	for _, l := range ladder(call.stdout.String()) {
+		f := strings.Fields(l)
+		count[f[0]+" "+f[1]+" "+strings.Join(f[2:], " ")]++
+		if f[0] == "-->" {
+			sent = append(sent, f[1])
+		}
+	}
+	if count["<-- 200 OK (INVITE)"] != 2 {
+		t.Errorf("%d 2xx to the INVITE, want one per leg\n%s", count["<-- 200 OK (INVITE)"], call)
+	}
+	// INVITE, ACK (kept leg), ACK and BYE (other leg), BYE (kept leg)
+	// after --duration.
+	if got := strings.Join(sent, " "); got != "INVITE ACK ACK BYE BYE" {
+		t.Errorf("sent %s, want INVITE ACK ACK BYE BYE\n%s", got, call)
+	}
+	if count["<-- 200 OK (BYE)"] != 2 {
+		t.Errorf("%d BYEs answered, want 2\n%s", count["<-- 200 OK (BYE)"], call)
+	}
 }
