@@ -9,6 +9,7 @@ import (
 
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
 )
 
 // respContext is the response context of §16.7 for one server transaction.
@@ -19,8 +20,9 @@ type respContext struct {
 	in    *sip.Request // after §16.4
 	loop  string
 	route bool
-	base  context.Context // the handler's values, without its cancellation
-	done  chan *branch    // branches report here once, buffered for all
+	inNet transport.Network // the transport the request arrived on
+	base  context.Context   // the handler's values, without its cancellation
+	done  chan *branch      // branches report here once, buffered for all
 
 	mu        sync.Mutex
 	finalSent bool
@@ -36,6 +38,8 @@ type branch struct {
 	req    *sip.Request
 	id     string
 	strict bool // reformatted for a strict router (§16.6 step 6)
+	dest   *transport.Dest
+	hopErr error // resolving the next hop failed
 	cancel context.CancelCauseFunc
 	timerC *time.Timer // INVITE only
 	timedC bool        // Timer C fired; under respContext.mu
@@ -87,6 +91,17 @@ func (rc *respContext) start(t Target) bool {
 	req, id, strict := p.forwardCopy(rc.in, t, rc.route, rc.loop)
 	ctx, cancel := context.WithCancelCause(rc.base)
 	b := &branch{t: t, req: req, id: id, strict: strict, cancel: cancel}
+	// §16.6 step 7, then step 4 (Record-Route) once the outgoing
+	// transport is known.
+	out := transport.Unknown
+	if t.Dest != nil {
+		b.dest, out = t.Dest, t.Dest.Network
+	} else if d, ok, err := p.nextHop(ctx, req, strict, p.bridging()); err != nil {
+		b.hopErr = err
+	} else if ok {
+		b.dest, out = &d, d.Network
+	}
+	p.addRecordRoute(req, rc.inNet, out)
 	rc.mu.Lock()
 	if rc.stopNew || rc.finalSent {
 		rc.mu.Unlock()
@@ -131,12 +146,10 @@ func (rc *respContext) runBranch(ctx context.Context, b *branch) {
 	}
 	var res *sip.Response
 	var err error
-	if b.t.Dest != nil {
-		opts = append(opts, stack.WithDest(*b.t.Dest))
-	} else if d, ok, herr := p.nextHop(ctx, b.req, b.strict); herr != nil {
-		err = errors.Join(stack.ErrTransport, herr)
-	} else if ok {
-		opts = append(opts, stack.WithDest(d))
+	if b.hopErr != nil {
+		err = errors.Join(stack.ErrTransport, b.hopErr)
+	} else if b.dest != nil {
+		opts = append(opts, stack.WithDest(*b.dest))
 	}
 	p.event(BranchEvent{Kind: BranchForwarded, Branch: b.id, Target: b.t, Request: b.req})
 	if err == nil {

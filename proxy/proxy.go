@@ -150,6 +150,18 @@ type Proxy struct {
 	// identifies the proxy in Route values and in a Request-URI rewritten
 	// by a strict router (§16.4).
 	RecordRoute *sip.URI
+	// Listeners are the URIs of the proxy's listeners, one per transport,
+	// for instance sip:192.0.2.1:5060 (UDP), sip:192.0.2.1:5060;transport=tcp
+	// and sips:192.0.2.1:5061 (TLS). With RecordRoute set, a request that
+	// arrives on one transport and leaves on another is record-routed
+	// twice (RFC 5658 §5, §6.2: "if the transport protocol changed between its
+	// incoming and outgoing sides, the proxy SHOULD use the double
+	// Record-Route technique"): the top value names the interface facing the
+	// next hop, the second the one facing the previous hop, so that each
+	// side of the dialog reaches the proxy over its own transport; a
+	// request that stays on one transport is record-routed with its
+	// listener's URI. A Route value naming any listener is this proxy's.
+	Listeners []sip.URI
 	// Domains are the local domains: a Route value naming one of them (no
 	// port, or the port of RecordRoute) is this proxy's (§16.4).
 	Domains []string
@@ -264,9 +276,14 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		}
 		targets = dedupe(ts)
 	}
+	inNet := transport.Unknown
+	if fw, ok := w.(stack.FlowWriter); ok {
+		inNet = fw.Flow().Network
+	}
 	rc := &respContext{
 		p:     p,
 		w:     w,
+		inNet: inNet,
 		req:   req,
 		in:    r,
 		loop:  loop,
@@ -365,12 +382,95 @@ func (p *Proxy) loopHash(req *sip.Request) string {
 	return hex.EncodeToString(h.Sum(nil)[:loopHashLen/2])
 }
 
-// isRecordRoute reports whether u is the URI this proxy puts in
-// Record-Route.
+// isRecordRoute reports whether u is a URI this proxy puts in
+// Record-Route: RecordRoute or one of Listeners.
 func (p *Proxy) isRecordRoute(u *sip.URI) bool {
-	rr := p.RecordRoute
-	return rr != nil && u.IsSIP() && strings.EqualFold(u.Host, rr.Host) && u.User == rr.User &&
-		defaultPort(u) == defaultPort(rr)
+	if !u.IsSIP() {
+		return false
+	}
+	same := func(rr *sip.URI) bool {
+		return strings.EqualFold(u.Host, rr.Host) && u.User == rr.User && defaultPort(u) == defaultPort(rr)
+	}
+	if p.RecordRoute != nil && same(p.RecordRoute) {
+		return true
+	}
+	for i := range p.Listeners {
+		if same(&p.Listeners[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Ours reports whether u, a Route or Request-URI, names this proxy: its
+// Record-Route URI, one of its Listeners, or a local domain with no port
+// or the Record-Route port (§16.4).
+func (p *Proxy) Ours(u *sip.URI) bool { return p.isOurs(u) }
+
+// listenerFor returns the URI of the listener for network n, or nil.
+func (p *Proxy) listenerFor(n transport.Network) *sip.URI {
+	for i := range p.Listeners {
+		if uriNetwork(&p.Listeners[i]) == n {
+			return &p.Listeners[i]
+		}
+	}
+	return nil
+}
+
+// uriNetwork is the transport a URI of a listener names: its transport
+// parameter, else TLS for sips and UDP for sip.
+func uriNetwork(u *sip.URI) transport.Network {
+	if t, ok := u.Params.Get("transport"); ok {
+		if n, err := transport.ParseNetwork(t); err == nil {
+			return n
+		}
+	}
+	if u.Secure() {
+		return transport.TLS
+	}
+	return transport.UDP
+}
+
+// bridging reports whether the Listeners span several transports, so
+// that a request may change transport and need a double Record-Route.
+func (p *Proxy) bridging() bool {
+	if p.RecordRoute == nil || len(p.Listeners) < 2 {
+		return false
+	}
+	n := uriNetwork(&p.Listeners[0])
+	for i := range p.Listeners[1:] {
+		if uriNetwork(&p.Listeners[i+1]) != n {
+			return true
+		}
+	}
+	return false
+}
+
+// addRecordRoute is §16.6 step 4 for a copy that arrived on network in
+// and leaves on out (Unknown when not known): "If this proxy wishes to
+// remain on the path of future requests in a dialog created by this
+// request ..., it MUST insert a Record-Route header field value". When
+// the transports differ and both have a listener, two values are inserted
+// (RFC 5658 §6.2, "double Record-Routing"): the one facing the next hop
+// on top. REGISTER creates no dialog (Path does that job, RFC 3327).
+func (p *Proxy) addRecordRoute(c *sip.Request, in, out transport.Network) {
+	if p.RecordRoute == nil || c.Method == sip.REGISTER {
+		return
+	}
+	lr := func(u sip.URI) sip.NameAddr {
+		u.Params = u.Params.Set("lr", "")
+		return sip.NameAddr{URI: u}
+	}
+	li, lo := p.listenerFor(in), p.listenerFor(out)
+	switch {
+	case li != nil && lo != nil && in != out:
+		c.PrependRecordRoute(lr(*li))
+		c.PrependRecordRoute(lr(*lo))
+	case li != nil && (out == in || out == transport.Unknown):
+		c.PrependRecordRoute(lr(*li))
+	default:
+		c.PrependRecordRoute(lr(*p.RecordRoute))
+	}
 }
 
 // isOurs reports whether a Route URI names this proxy (§16.4).
@@ -387,6 +487,11 @@ func (p *Proxy) isOurs(u *sip.URI) bool {
 		}
 	}
 	return false
+}
+
+// sameURI reports whether a and b name the same host, port and transport.
+func sameURI(a, b *sip.URI) bool {
+	return strings.EqualFold(a.Host, b.Host) && defaultPort(a) == defaultPort(b) && uriNetwork(a) == uriNetwork(b)
 }
 
 func defaultPort(u *sip.URI) uint16 {
@@ -414,9 +519,16 @@ func (p *Proxy) preprocessRoute(r *sip.Request) (strictUp bool) {
 		strictUp = true
 	}
 	// "If the first value in the Route header field indicates this proxy,
-	// the proxy MUST remove that value from the request."
+	// the proxy MUST remove that value from the request." After a double
+	// Record-Route the next value names this proxy too, on its
+	// other interface: it goes as well (RFC 5658 §5: "a proxy MAY remove
+	// two Route headers instead of one when using the double
+	// Record-Routing").
 	if routes := r.Routes(); len(routes) > 0 && p.isOurs(&routes[0].URI) {
 		r.RemoveTopRoute()
+		if len(routes) > 1 && p.isRecordRoute(&routes[1].URI) && !sameURI(&routes[0].URI, &routes[1].URI) {
+			r.RemoveTopRoute()
+		}
 	}
 	return strictUp
 }
@@ -530,15 +642,8 @@ func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Requ
 	} else {
 		c.SetMaxForwards(70)
 	}
-	// Step 4: "If this proxy wishes to remain on the path of future
-	// requests in a dialog created by this request ..., it MUST insert a
-	// Record-Route header field value". REGISTER creates no dialog (Path
-	// does that job, RFC 3327).
-	if p.RecordRoute != nil && c.Method != sip.REGISTER {
-		u := *p.RecordRoute
-		u.Params = u.Params.Set("lr", "")
-		c.PrependRecordRoute(sip.NameAddr{URI: u})
-	}
+	// Step 4 (Record-Route) is addRecordRoute, once the next hop and so
+	// the outgoing transport are known.
 	// Step 6: the target's route set (Path) is pushed as Route values,
 	// then, "If the copy contains a Route header field, the proxy MUST
 	// inspect the URI in its first value. If that URI does not contain an
@@ -559,18 +664,23 @@ func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Requ
 	return c, strict
 }
 
-// nextHop is §16.6 step 7 for a request reformatted for a strict router:
-// "the proxy MUST apply those procedures to the Request-URI of the
-// request", which stack.Client would not do when a loose-routing Route
-// follows; ok is false when the Client may choose.
-func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict bool) (transport.Dest, bool, error) {
-	if !strict {
+// nextHop is §16.6 step 7 when the proxy must choose the destination
+// itself: for a request reformatted for a strict router ("the proxy MUST
+// apply those procedures to the Request-URI of the request", which
+// stack.Client would not do when a loose-routing Route follows), and,
+// with force, always (to know the outgoing transport when bridging); ok is
+// false when the Client may choose.
+func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict, force bool) (transport.Dest, bool, error) {
+	if !strict && !force {
 		return transport.Dest{}, false, nil
 	}
-	if routes := c.Routes(); len(routes) == 0 || !routes[0].URI.Params.Has("lr") {
-		return transport.Dest{}, false, nil // the Client uses the Request-URI
+	u := c.URI
+	if !strict {
+		if routes := c.Routes(); len(routes) > 0 {
+			u = routes[0].URI
+		}
 	}
-	d, err := p.resolveURI(ctx, &c.URI)
+	d, err := p.resolveURI(ctx, &u)
 	return d, err == nil, err
 }
 

@@ -36,8 +36,9 @@ type Stateless struct {
 	// Resolver locates next hops (RFC 3263); nil means a zero
 	// resolve.Resolver.
 	Resolver *resolve.Resolver
-	// RecordRoute, Domains and Supported are as in [Proxy].
+	// RecordRoute, Listeners, Domains and Supported are as in [Proxy].
 	RecordRoute *sip.URI
+	Listeners   []sip.URI
 	Domains     []string
 	Supported   []string
 	// Policy, if set, may refuse a request after validation (no open
@@ -53,7 +54,7 @@ type Stateless struct {
 
 func (p *Stateless) init() {
 	p.once.Do(func() {
-		p.core = &Proxy{RecordRoute: p.RecordRoute, Domains: p.Domains, Supported: p.Supported, Logger: p.Logger}
+		p.core = &Proxy{RecordRoute: p.RecordRoute, Listeners: p.Listeners, Domains: p.Domains, Supported: p.Supported, Logger: p.Logger}
 		_, _ = rand.Read(p.key[:])
 		if p.Resolver == nil {
 			p.Resolver = &resolve.Resolver{}
@@ -161,6 +162,9 @@ func (p *Stateless) ForwardRequest(ctx context.Context, req *sip.Request, flow t
 			return err
 		}
 	}
+	// §16.6 step 4, with the same values for a retransmission: they
+	// depend on the transports only.
+	core.addRecordRoute(c, flow.Network, d.Network)
 	if _, err := p.Transport.SendRequest(ctx, c, d); err != nil {
 		return fmt.Errorf("proxy: stateless forward to %v: %w", d.Addr, err)
 	}

@@ -153,10 +153,26 @@ func (s *Server) Start(ctx context.Context) error {
 	if first.Network() != transport.UDP {
 		rr.Params = sip.Params(";transport=" + strings.ToLower(first.Network().String()) + ";lr")
 	}
+	// Each listener's URI, for double Record-Route between transports
+	// (RFC 5658): sip:IP:port for UDP, ;transport= for the others, sips:
+	// for TLS (§6.2: not transport=tls).
+	var listeners []sip.URI
+	for _, l := range s.lns {
+		u := sip.URI{Scheme: "sip", Host: l.Addr().Addr().Unmap().String(), Port: l.Addr().Port()}
+		switch l.Network() {
+		case transport.UDP:
+		case transport.TLS:
+			u.Scheme = "sips"
+		default:
+			u.Params = sip.Params(";transport=" + strings.ToLower(l.Network().String()))
+		}
+		listeners = append(listeners, u)
+	}
 	s.proxy.Store(&proxy.Proxy{
 		Client:      &stack.Client{Server: s.sip},
 		Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
 		RecordRoute: &rr,
+		Listeners:   listeners,
 		Domains:     s.cfg.Domains,
 		Logger:      s.log,
 		OnBranch:    s.metrics.branch,
@@ -167,6 +183,7 @@ func (s *Server) Start(ctx context.Context) error {
 			Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
 			Resolver:    s.sip.Resolver,
 			RecordRoute: &rr,
+			Listeners:   listeners,
 			Domains:     s.cfg.Domains,
 			Logger:      s.log,
 			Policy: func(r *sip.Request) sip.StatusCode {
@@ -390,7 +407,7 @@ func (s *Server) local(host string) bool {
 // other request for a foreign domain only for an authenticated user.
 func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
 	if rs := r.Routes(); len(rs) > 0 {
-		if p := s.proxy.Load(); p != nil && p.RecordRoute != nil && rs[0].URI.Host == p.RecordRoute.Host && rs[0].URI.Port == p.RecordRoute.Port {
+		if p := s.proxy.Load(); p != nil && p.RecordRoute != nil && p.Ours(&rs[0].URI) && rs[0].URI.Port != 0 {
 			return true
 		}
 		return s.authed(ctx)
