@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,7 @@ type Server struct {
 	// ports are the listeners' ports, published as they open.
 	ports   atomic.Pointer[[]uint16]
 	metrics *metrics
+	gruu    *location.GRUUs
 }
 
 // New builds a server from cfg (after cfg.Defaults and cfg.Validate).
@@ -99,6 +101,41 @@ func (s *Server) openStore(ctx context.Context) error {
 	return nil
 }
 
+// gruuKey returns the key of the GRUUs (RFC 5627), which must outlive a
+// restart and be shared by the nodes of one store: in the bolt data
+// directory (gruu.key, created on first start), in Redis (set once by the
+// first node), or random for the memory store.
+func (s *Server) gruuKey(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	switch s.cfg.Store {
+	case "memory":
+		return fresh, nil
+	case "redis":
+		const k = "parley:gruu-key"
+		if err := s.redis.SetNX(ctx, k, fresh, 0).Err(); err != nil {
+			return nil, fmt.Errorf("server: gruu key: %w", err)
+		}
+		b, err := s.redis.Get(ctx, k).Bytes()
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("server: gruu key in redis: %d bytes, %v", len(b), err)
+		}
+		return b, nil
+	}
+	path := filepath.Join(s.cfg.Data, "gruu.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(path, fresh, 0o600); err != nil {
+			return nil, fmt.Errorf("server: gruu key: %w", err)
+		}
+		return fresh, nil
+	}
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("server: gruu key %s: want 32 bytes (%d, %v)", path, len(b), err)
+	}
+	return b, nil
+}
+
 // Start opens the store, listens on every configured listener and on the
 // admin address, and serves until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
@@ -106,6 +143,15 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.metrics = newMetrics(s)
+	key, err := s.gruuKey(ctx)
+	if err != nil {
+		s.closeAll()
+		return err
+	}
+	if s.gruu, err = location.NewGRUUs(key); err != nil {
+		s.closeAll()
+		return err
+	}
 	handler, err := s.handler()
 	if err != nil {
 		return err
@@ -170,7 +216,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.proxy.Store(&proxy.Proxy{
 		Client:      &stack.Client{Server: s.sip},
-		Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+		Router:      s.router(&proxy.Location{Store: s.store, Domains: s.cfg.Domains, GRUU: s.gruu}),
 		RecordRoute: &rr,
 		Listeners:   listeners,
 		Domains:     s.cfg.Domains,
@@ -180,7 +226,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Proxy.Mode == "stateless" {
 		s.stateless.Store(&proxy.Stateless{
 			Transport:   s.sip.Transport(),
-			Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+			Router:      s.router(&proxy.Location{Store: s.store, Domains: s.cfg.Domains, GRUU: s.gruu}),
 			Resolver:    s.sip.Resolver,
 			RecordRoute: &rr,
 			Listeners:   listeners,
@@ -217,6 +263,7 @@ func (s *Server) handler() (stack.Handler, error) {
 	reg := &registrar.Registrar{
 		Store: s.store, Domains: s.cfg.Domains, Node: s.cfg.Node, RequireAuth: s.authOn(),
 		MinExpires: s.cfg.Registrar.MinExpires, MaxExpires: s.cfg.Registrar.MaxExpires, DefaultExpires: s.cfg.Registrar.DefaultExpires,
+		GRUU: s.gruu,
 	}
 	var h stack.Handler = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
 		switch {
@@ -226,7 +273,7 @@ func (s *Server) handler() (stack.Handler, error) {
 			// §11.2: OPTIONS to the server itself: its capabilities.
 			res := sip.NewResponse(r, sip.StatusOK)
 			_ = res.Add("Allow", "REGISTER, OPTIONS")
-			_ = res.Add("Supported", "path, outbound")
+			_ = res.Add("Supported", "path, outbound, gruu")
 			_ = w.Respond(res)
 		default:
 			p := s.proxy.Load()
