@@ -494,12 +494,9 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 func (s *Server) startAdmin() error {
-	host, _, err := net.SplitHostPort(s.cfg.Admin)
+	auth, err := newAdminAuth(s.cfg.AdminUser, s.cfg.AdminPassword)
 	if err != nil {
-		return fmt.Errorf("server: admin: %w", err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return errors.New("server: admin: only a loopback admin listener is supported (it has no TLS or login yet)")
+		return fmt.Errorf("server: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -513,17 +510,29 @@ func (s *Server) startAdmin() error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /registrations", s.serveRegistrations)
-	// /metrics is served on the loopback admin listener only (DESIGN.md).
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	// /registrations shows users: login always (DESIGN.md).
+	mux.Handle("GET /registrations", auth.require(http.HandlerFunc(s.serveRegistrations)))
+	// /metrics is open to loopback clients, login for the others.
+	mux.Handle("GET /metrics", auth.loopbackOr(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	l, err := net.Listen("tcp", s.cfg.Admin)
 	if err != nil {
 		return fmt.Errorf("server: admin: %w", err)
 	}
+	// Config.Validate made sure an admin listener off loopback has a
+	// certificate.
+	if s.cfg.AdminTLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.AdminTLS.Cert, s.cfg.AdminTLS.Key)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("server: admin tls: %w", err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	s.adminL = l
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.wg.Go(func() { _ = s.admin.Serve(l) })
-	s.log.Info("admin listening", "addr", l.Addr().String())
+	s.log.Info("admin listening", "addr", l.Addr().String(), "tls", s.cfg.AdminTLS.Cert != "")
 	return nil
 }
 
