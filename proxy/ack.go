@@ -61,7 +61,7 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 			_, err = p.Client.Server.ForwardStateless(ctx, c, d)
 		}
 		if err != nil {
-			p.log().Debug("proxy: forward ACK", "call_id", ack.CallID(), "error", err)
+			p.log().Debug("proxy: forward ACK", logCallID, ack.CallID(), logError, err)
 		}
 	}()
 }
@@ -148,6 +148,6 @@ func (p *Proxy) ForwardResponse(res *sip.Response, flow transport.Flow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Client.Server.ForwardResponseStateless(ctx, res); err != nil {
-		p.log().Debug("proxy: forward stray 2xx", "call_id", res.CallID(), "error", err)
+		p.log().Debug("proxy: forward stray 2xx", logCallID, res.CallID(), logError, err)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -203,13 +204,13 @@ func (rc *respContext) lateFinal(b *branch, res *sip.Response) {
 func (rc *respContext) forwardStateless(res *sip.Response) {
 	srv := rc.p.Client.Server
 	if srv == nil {
-		rc.p.log().Warn("proxy: no stack.Server to forward a 2xx statelessly", "call_id", res.CallID())
+		rc.p.log().Warn("proxy: no stack.Server to forward a 2xx statelessly", logCallID, res.CallID())
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.ForwardResponseStateless(ctx, res.Clone()); err != nil {
-		rc.p.log().Debug("proxy: forward 2xx", "call_id", res.CallID(), "error", err)
+		rc.p.log().Debug("proxy: forward 2xx", logCallID, res.CallID(), logError, err)
 	}
 }
 
@@ -244,7 +245,9 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 	if up != nil {
 		ev.Status = up.StatusCode
 	}
-	p.log().Debug("proxy: branch ended", "call_id", rc.req.CallID(), "branch", b.id, "status", int(ev.Status), "error", err)
+	if l := p.log(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("proxy: branch ended", logCallID, rc.req.CallID(), logMethod, string(rc.req.Method), logBranch, b.id, logStatus, int(ev.Status), logError, err)
+	}
 
 	var cancelled []*branch
 	forward := false

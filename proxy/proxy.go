@@ -29,6 +29,17 @@ const loopSep = "."
 // loopHashLen is the length of the loop-detection part, in hex digits.
 const loopHashLen = 24
 
+// Log attribute keys (DESIGN.md: "Attribute keys are constants"); every
+// record about a request carries logCallID.
+const (
+	logCallID = "call_id"
+	logBranch = "branch"
+	logMethod = "method"
+	logStatus = "status"
+	logRemote = "remote"
+	logError  = "error"
+)
+
 // DefaultTimerC is Timer C when Proxy.TimerC is zero: §16.6 step 11 says
 // it "MUST be set to be larger than 3 minutes".
 const DefaultTimerC = 3*time.Minute + time.Second
@@ -187,9 +198,12 @@ type Proxy struct {
 
 func (p *Proxy) newKey() { _, _ = rand.Read(p.key[:]) }
 
+// discard is the logger of a Proxy without one (never changed).
+var discard = slog.New(slog.DiscardHandler)
+
 func (p *Proxy) log() *slog.Logger {
 	if p.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return discard
 	}
 	return p.Logger
 }
@@ -223,7 +237,7 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		return
 	}
 	if p.Client == nil {
-		p.log().Error("proxy: no Client configured")
+		p.log().Error("proxy: no Client configured", logCallID, req.CallID(), logMethod, string(req.Method))
 		_ = w.Respond(sip.NewResponse(req, sip.StatusServerInternalError))
 		return
 	}
@@ -256,7 +270,7 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		}
 		ts, status, err := p.Router.Targets(ctx, r)
 		if err != nil {
-			p.log().Warn("proxy: router", "call_id", req.CallID(), "error", err)
+			p.log().Warn("proxy: router", logCallID, req.CallID(), logMethod, string(req.Method), logError, err)
 			_ = w.Respond(sip.NewResponse(req, sip.StatusServerInternalError))
 			return
 		}

@@ -73,14 +73,18 @@ func (p *Stateless) HandleIncoming(in transport.Incoming) {
 		ctx, cancel := context.WithTimeout(context.Background(), statelessTimeout)
 		defer cancel()
 		var err error
+		var callID, method string
 		switch m := in.Message.(type) {
 		case *sip.Request:
+			callID, method = m.CallID(), string(m.Method)
 			err = p.ForwardRequest(ctx, m, in.Flow)
 		case *sip.Response:
+			cs, _ := m.CSeq()
+			callID, method = m.CallID(), string(cs.Method)
 			err = p.ForwardResponse(ctx, m)
 		}
 		if err != nil {
-			p.core.log().Debug("proxy: stateless", "error", err)
+			p.core.log().Debug("proxy: stateless", logCallID, callID, logMethod, method, logRemote, in.Flow.Remote.String(), logError, err)
 		}
 	}()
 }

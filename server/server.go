@@ -319,7 +319,7 @@ func (s *Server) handler() (stack.Handler, error) {
 			viaPrx.ServeSIP(ctx, w, r)
 		})
 	}
-	return stack.Chain(h, s.metrics.middleware), nil
+	return stack.Chain(h, s.logging, s.metrics.middleware), nil
 }
 
 // hookStateless puts the stateless proxy (§16.11: it "takes messages, both
@@ -485,7 +485,7 @@ func (s *Server) sweep(ctx context.Context) {
 			return
 		case now := <-t.C:
 			if n, err := s.store.Expire(ctx, now); err != nil {
-				s.log.Warn("expiry sweep failed", "error", err)
+				s.log.Warn("expiry sweep failed", KeyError, err)
 			} else if n > 0 {
 				s.log.Debug("bindings expired", "count", n)
 			}
