@@ -97,10 +97,12 @@ func (rc *respContext) start(t Target) bool {
 	out := transport.Unknown
 	if t.Dest != nil {
 		b.dest, out = t.Dest, t.Dest.Network
-	} else if d, ok, err := p.nextHop(ctx, req, strict, p.bridging()); err != nil {
-		b.hopErr = err
-	} else if ok {
-		b.dest, out = &d, d.Network
+	} else if strict || p.bridging() {
+		if d, ok, err := p.nextHop(ctx, req, strict, true); err != nil {
+			b.hopErr = err
+		} else if ok {
+			b.dest, out = &d, d.Network
+		}
 	}
 	p.addRecordRoute(req, rc.inNet, out)
 	rc.mu.Lock()

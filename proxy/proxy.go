@@ -3,9 +3,6 @@ package proxy
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleysip/parley/resolve"
@@ -192,11 +188,10 @@ type Proxy struct {
 	// Logger receives the proxy's records; nil discards them.
 	Logger *slog.Logger
 
-	keyOnce sync.Once
-	key     [32]byte // keys the loop-detection hash of branch parameters
+	// hashes keys the loop-detection hash of branch parameters and the
+	// branches of statelessly forwarded ACKs.
+	hashes keyedHash
 }
-
-func (p *Proxy) newKey() { _, _ = rand.Read(p.key[:]) }
 
 // discard is the logger of a Proxy without one (never changed).
 var discard = slog.New(slog.DiscardHandler)
@@ -342,9 +337,11 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 	// MUST return a 420 (Bad Extension) response. The response MUST include
 	// an Unsupported ... header field listing those option-tags".
 	var unsupported []string
-	for _, tag := range req.OptionTags(string(sip.HeaderProxyRequire)) {
-		if !slices.Contains(p.Supported, tag) {
-			unsupported = append(unsupported, tag)
+	if req.Has(string(sip.HeaderProxyRequire)) {
+		for _, tag := range req.OptionTags(string(sip.HeaderProxyRequire)) {
+			if !slices.Contains(p.Supported, tag) {
+				unsupported = append(unsupported, tag)
+			}
 		}
 	}
 	if len(unsupported) > 0 {
@@ -367,33 +364,32 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 // looped request comes back with another element's Via on top, which would
 // make every loop look like a spiral.
 func (p *Proxy) loopHash(req *sip.Request) string {
-	p.keyOnce.Do(p.newKey)
-	h := hmac.New(sha256.New, p.key[:])
-	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
+	h := p.hashes.get()
+	defer p.hashes.put(h)
 	if t := req.To(); t != nil {
-		field(t.Tag())
+		h.field(t.Tag())
 	} else {
-		field("")
+		h.field("")
 	}
 	if f := req.From(); f != nil {
-		field(f.Tag())
+		h.field(f.Tag())
 	} else {
-		field("")
+		h.field("")
 	}
-	field(req.CallID())
-	field(req.URI.String())
+	h.field(req.CallID())
+	h.fieldURI(&req.URI)
 	cs, _ := req.CSeq()
-	field(strconv.FormatUint(uint64(cs.Seq), 10))
-	for _, name := range []sip.HeaderName{sip.HeaderProxyRequire, sip.HeaderProxyAuthorization, sip.HeaderRoute} {
-		for v := range req.Values(string(name)) {
-			field(v)
+	h.buf = strconv.AppendUint(h.buf, uint64(cs.Seq), 10)
+	for _, name := range [...]sip.HeaderName{sip.HeaderProxyRequire, sip.HeaderProxyAuthorization, sip.HeaderRoute} {
+		if req.Has(string(name)) {
+			for v := range req.Values(string(name)) {
+				h.field(v)
+			}
 		}
-		field("|")
+		h.field("|")
 	}
-	return hex.EncodeToString(h.Sum(nil)[:loopHashLen/2])
+	var out [loopHashLen]byte
+	return string(h.hex(out[:0], loopHashLen))
 }
 
 // isRecordRoute reports whether u is a URI this proxy puts in
@@ -588,6 +584,9 @@ func setRoutes(r *sip.Request, routes []sip.NameAddr) {
 // dedupe drops targets whose URI is already in the set (§16.5: "A proxy
 // MUST NOT add a target to the target set if it is already present").
 func dedupe(ts []Target) []Target {
+	if len(ts) < 2 {
+		return ts
+	}
 	out := make([]Target, 0, len(ts))
 	for _, t := range ts {
 		if !slices.ContainsFunc(out, func(o Target) bool { return o.URI.Equal(&t.URI) }) {
@@ -628,8 +627,9 @@ func (p *Proxy) forwardCopy(in *sip.Request, t Target, routed bool, loop string)
 	// Step 8: "The proxy MUST insert a Via header field value into the copy
 	// before the existing Via header field values", with a branch "globally
 	// unique for that branch" (sip.NewBranch) followed by the loop part.
-	branch = sip.NewBranch() + loopSep + loop
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + branch)})
+	params := ";branch=" + sip.NewBranch() + loopSep + loop
+	branch = params[len(";branch="):]
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(params)})
 	return c, branch, strict
 }
 

@@ -2,10 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,15 +43,14 @@ type Stateless struct {
 	// Logger receives the proxy's records; nil discards them.
 	Logger *slog.Logger
 
-	once sync.Once
-	core *Proxy // §16.3, §16.4 and §16.6 steps 1–7, shared with Proxy
-	key  [32]byte
+	once   sync.Once
+	core   *Proxy // §16.3, §16.4 and §16.6 steps 1–7, shared with Proxy
+	hashes keyedHash
 }
 
 func (p *Stateless) init() {
 	p.once.Do(func() {
 		p.core = &Proxy{RecordRoute: p.RecordRoute, Listeners: p.Listeners, Domains: p.Domains, Supported: p.Supported, Logger: p.Logger}
-		_, _ = rand.Read(p.key[:])
 		if p.Resolver == nil {
 			p.Resolver = &resolve.Resolver{}
 		}
@@ -144,7 +139,7 @@ func (p *Stateless) ForwardRequest(ctx context.Context, req *sip.Request, flow t
 	// §16.11: "the branch parameter MUST be computed as a combinatoric
 	// function of message parameters which are invariant on
 	// retransmission."
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + statelessBranch(p.key[:], req))})
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(statelessVia(&p.hashes, req))})
 	// §16.11: "A stateless proxy determines where to forward the request
 	// as described for stateful proxies in Section 16.6 Item 10. The
 	// request is sent directly to the transport layer".
@@ -208,10 +203,12 @@ func (p *Stateless) reject(ctx context.Context, req *sip.Request, flow transport
 }
 
 func (p *Stateless) tag(req *sip.Request) string {
-	h := hmac.New(sha256.New, p.key[:])
-	h.Write([]byte("tag"))
-	h.Write([]byte(statelessBranch(p.key[:], req)))
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	h := p.hashes.get()
+	defer p.hashes.put(h)
+	h.field("tag")
+	h.field(statelessBranch(&p.hashes, req))
+	var out [16]byte
+	return string(h.hex(out[:0], 16))
 }
 
 // ForwardResponse is §16.11 for a response: "If that address matches the

@@ -284,7 +284,7 @@ func TestStatelessForeignResponse(t *testing.T) {
 // is computed from the top Via, tags, Call-ID, CSeq number and
 // Request-URI.
 func TestStatelessBranch(t *testing.T) {
-	key := []byte("k")
+	key := newKeyedHash([]byte("k"))
 	from := netip.MustParseAddrPort("192.0.2.1:5060")
 	ruri := sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}
 	inv := uacRequest(sip.INVITE, ruri, from, "z9hG4bK1")
@@ -303,7 +303,7 @@ func TestStatelessBranch(t *testing.T) {
 	if statelessBranch(key, uacRequest(sip.INVITE, ruri, from, "z9hG4bK2")) == b {
 		t.Error("another branch gave the same hash")
 	}
-	if statelessBranch([]byte("other key"), inv) == b {
+	if statelessBranch(newKeyedHash([]byte("other key")), inv) == b {
 		t.Error("the key is not used")
 	}
 	// RFC 2543 Via (no magic cookie).

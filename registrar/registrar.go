@@ -113,15 +113,17 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	// extensions, the registrar MUST process the Require header field
 	// values as described for UASs in Section 8.2.2."
 	var unsupported []string
-	for tag := range req.Values(string(sip.HeaderRequire)) {
-		ok := false
-		for _, s := range supported {
-			if abnf.EqualFold(s, tag) {
-				ok = true
+	if req.Has(string(sip.HeaderRequire)) { // (no closure, no allocation, without one)
+		for _, tag := range req.OptionTags(string(sip.HeaderRequire)) {
+			ok := false
+			for _, s := range supported {
+				if abnf.EqualFold(s, tag) {
+					ok = true
+				}
 			}
-		}
-		if !ok {
-			unsupported = append(unsupported, tag)
+			if !ok {
+				unsupported = append(unsupported, tag)
+			}
 		}
 	}
 	if len(unsupported) > 0 {
@@ -185,8 +187,8 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	}
 	var updates []update
 	var path []string
-	for v := range req.Values(string(sip.HeaderPath)) {
-		path = append(path, v)
+	if req.Has(string(sip.HeaderPath)) {
+		path = req.OptionTags(string(sip.HeaderPath)) // every value, in order
 	}
 	var flow transport.Flow
 	if fw, ok := w.(stack.FlowWriter); ok {
@@ -338,8 +340,8 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	// indicating its expiration interval chosen by the registrar. The
 	// response SHOULD include a Date header field."
 	res := sip.NewResponse(req, sip.StatusOK)
-	var out []sip.Contact
-	gruu := r.GRUU != nil && slices.Contains(req.OptionTags(string(sip.HeaderSupported)), "gruu")
+	out := make([]sip.Contact, 0, len(rec.Bindings))
+	gruu := r.GRUU != nil && req.Has(string(sip.HeaderSupported)) && slices.Contains(req.OptionTags(string(sip.HeaderSupported)), "gruu")
 	for i, b := range rec.Bindings {
 		c := b.Contact
 		left := max(int(b.Expires.Sub(now).Round(time.Second)/time.Second), 0)

@@ -128,3 +128,33 @@ func BenchmarkBindingMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegisterHandler: one REGISTER (parsed from the wire) through
+// the server's handler chain — metrics, logging, registrar, memory store —
+// without the transport and transaction layers.
+//
+//	go test -run '^$' -bench RegisterHandler -benchmem ./server/
+func BenchmarkRegisterHandler(b *testing.B) {
+	cfg := &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
+	cfg.Defaults()
+	s, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5e9)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := registerOne(s, i%50000); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
