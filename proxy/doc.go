@@ -51,7 +51,8 @@
 // ACKs for 2xx responses have no transaction: plug [Proxy.ForwardAck] into
 // stack.Server.OnAck, and [Proxy.ForwardResponse] into
 // stack.Server.OnResponse for 2xx responses that outlived their client
-// transaction. [LocationRouter] finds targets in a location.Store.
+// transaction. [LocationRouter] finds targets in a location.Store; a
+// [Location] with GRUU set routes RFC 5627 GRUUs to their instance (§6.1).
 //
 // [Proxy.OnBranch] observes every branch (forwarded, provisional, answered,
 // cancelled, ended) for logs, metrics and a live console.
