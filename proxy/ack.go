@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 		}
 	}
 	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(statelessVia(&p.hashes, ack))})
-	go func() {
+	send := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		d, err := p.resolveURI(ctx, &u)
@@ -60,7 +61,22 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 		if err != nil {
 			p.log().Debug("proxy: forward ACK", logCallID, ack.CallID(), logError, err)
 		}
-	}()
+	}
+	// To an IP address over UDP nothing can block (no DNS, no dial): send
+	// at once, so that the ACK is not overtaken by the BYE that follows it
+	// through a transaction. Otherwise on a goroutine of its own, as the
+	// caller may be a transport read loop.
+	if t, ok := u.Params.Get("transport"); (!ok || strings.EqualFold(t, "udp")) && !u.Secure() && isIP(u.Host) && !u.Params.Has("maddr") {
+		send()
+		return
+	}
+	go send()
+}
+
+// isIP reports whether host is an IPv4 or IPv6 address (maybe in brackets).
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
 }
 
 // statelessBranch is the branch of a request forwarded statelessly,
