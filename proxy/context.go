@@ -68,8 +68,11 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 			break
 		}
 		n := 0
+		// A lone target (the common case) runs on this goroutine: no new
+		// goroutine and stack per forwarded request.
+		inline := len(groups) == 1 && len(g) == 1
 		for _, t := range g {
-			if rc.start(t) {
+			if rc.start(t, inline) {
 				n++
 			}
 		}
@@ -86,8 +89,9 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 	rc.finish()
 }
 
-// start creates the branch for t (§16.6) and runs it; false if not started.
-func (rc *respContext) start(t Target) bool {
+// start creates the branch for t (§16.6) and runs it, on a goroutine of
+// its own unless inline; false if not started.
+func (rc *respContext) start(t Target, inline bool) bool {
 	p := rc.p
 	req, id, strict := p.forwardCopy(rc.in, t, rc.route, rc.loop)
 	ctx, cancel := context.WithCancelCause(rc.base)
@@ -118,7 +122,11 @@ func (rc *respContext) start(t Target) bool {
 		b.timerC = time.AfterFunc(p.timerC(), func() { rc.timerCFired(b) })
 	}
 	rc.mu.Unlock()
-	go rc.runBranch(ctx, b)
+	if inline {
+		rc.runBranch(ctx, b) // reports on rc.done, buffered for every branch
+	} else {
+		go rc.runBranch(ctx, b)
+	}
 	return true
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +22,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var configFile, data, admin, store, logLevel string
 	var listen []string
-	var benchAuth string
+	var benchAuth, cpuProfile string
 	var routes []string
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -106,6 +108,16 @@ configuration error.`,
 				}
 				srv.Users, srv.AuthAlgorithms = users, []digest.Algorithm{digest.MD5}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := srv.Start(ctx); err != nil {
@@ -132,6 +144,7 @@ configuration error.`,
 	cmd.Flags().StringArrayVar(&routes, "route", nil, "static route MATCH=URI, repeatable: requests for domain MATCH (* for all) go to URI")
 	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
 	_ = cmd.Flags().MarkHidden("bench-auth")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file until the server stops")
 	return cmd
 }
 
