@@ -163,3 +163,33 @@ func TestGRUU(t *testing.T) {
 		t.Errorf("GRUUs without Supported: gruu: %v", plain)
 	}
 }
+
+// TestStaticRoute: a request matching a static route goes to its next hop
+// with its Request-URI unchanged (like Kamailio's $du), even for a foreign
+// domain; "*" matches everything else.
+func TestStaticRoute(t *testing.T) {
+	pstn, other := newGRUUUA(t, "pstn"), newGRUUUA(t, "other")
+	cfg := &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off", Routes: []Route{
+		{Match: "pstn.example.com", To: fmt.Sprintf("sip:127.0.0.1:%d", pstn.contact.Port)},
+		{Match: "*", To: fmt.Sprintf("sip:127.0.0.1:%d;transport=udp", other.contact.Port)},
+	}}
+	s := start(t, cfg)
+	srv := udpAddr(t, s)
+	caller := newGRUUUA(t, "carol")
+	for _, c := range []struct {
+		to string
+		at *gruuUA
+	}{{"sip:+15551234@pstn.example.com", pstn}, {"sip:bob@example.org", other}} {
+		if code := caller.message(t, srv, c.to); code != sip.StatusOK {
+			t.Fatalf("MESSAGE to %s: %d", c.to, code)
+		}
+		select {
+		case u := <-c.at.got:
+			if u != c.to {
+				t.Errorf("Request-URI at the next hop %s, want %s", u, c.to)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("MESSAGE to %s not routed", c.to)
+		}
+	}
+}

@@ -64,6 +64,7 @@ type Server struct {
 	ports   atomic.Pointer[[]uint16]
 	metrics *metrics
 	gruu    *location.GRUUs
+	routes  []staticRoute
 }
 
 // New builds a server from cfg (after cfg.Defaults and cfg.Validate).
@@ -74,7 +75,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: log}, nil
+	return &Server{cfg: cfg, log: log, routes: parseRoutes(cfg.Routes)}, nil
 }
 
 func (s *Server) openStore(ctx context.Context) error {
@@ -398,10 +399,26 @@ func (s *Server) router(loc proxy.Router) proxy.Router {
 
 // staticRoute finds the first static route matching u (Config.Routes).
 func (s *Server) staticRoute(u sip.URI) (transport.Dest, bool) {
-	for _, rt := range s.cfg.Routes {
-		if rt.Match != "*" && !abnf.EqualFold(rt.Match, u.Host) {
+	for i := range s.routes {
+		rt := &s.routes[i]
+		if rt.match != "*" && !abnf.EqualFold(rt.match, u.Host) {
 			continue
 		}
+		return rt.dest, true
+	}
+	return transport.Dest{}, false
+}
+
+// staticRoute is a parsed Config.Routes entry.
+type staticRoute struct {
+	match string
+	dest  transport.Dest
+}
+
+// parseRoutes turns Config.Routes (validated) into destinations, once.
+func parseRoutes(rs []Route) []staticRoute {
+	out := make([]staticRoute, 0, len(rs))
+	for _, rt := range rs {
 		to, _ := sip.ParseURI(rt.To) // validated by Config.Validate
 		n := transport.UDP
 		if t, ok := to.Params.Get("transport"); ok {
@@ -414,9 +431,9 @@ func (s *Server) staticRoute(u sip.URI) (transport.Dest, bool) {
 			port = n.DefaultPort()
 		}
 		a, _ := netip.ParseAddr(to.Host)
-		return transport.Dest{Network: n, Addr: netip.AddrPortFrom(a, port)}, true
+		out = append(out, staticRoute{match: rt.Match, dest: transport.Dest{Network: n, Addr: netip.AddrPortFrom(a, port)}})
 	}
-	return transport.Dest{}, false
+	return out
 }
 
 // ours reports whether u names this server: a served domain, and no port
