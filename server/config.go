@@ -103,12 +103,16 @@ type ConfigError struct {
 	Msg  string
 }
 
-// Error returns "server: FILE:LINE: message".
+// Error returns "server: FILE:LINE: message" (without the parts not
+// known).
 func (e *ConfigError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0:
 		return fmt.Sprintf("server: %s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("server: %s: %s", e.File, e.Msg)
 	}
-	return fmt.Sprintf("server: %s: %s", e.File, e.Msg)
+	return "server: " + e.Msg
 }
 
 // LoadConfig reads and validates a YAML configuration file. Unknown keys

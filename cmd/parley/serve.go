@@ -20,7 +20,7 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var configFile, data, admin, store, logLevel string
+	var configFile, data, admin, store, logLevel, proxyMode string
 	var listen []string
 	var benchAuth, cpuProfile string
 	var routes []string
@@ -76,6 +76,9 @@ configuration error.`,
 			}
 			if store != "" {
 				cfg.Store = store
+			}
+			if proxyMode != "" {
+				cfg.Proxy.Mode = proxyMode
 			}
 			for _, r := range routes {
 				match, to, ok := strings.Cut(r, "=")
@@ -140,6 +143,7 @@ configuration error.`,
 	cmd.Flags().StringVar(&data, "data", "", "directory of the bolt store (default ./parley-data)")
 	cmd.Flags().StringVar(&admin, "admin", "", `admin HTTP listener (default 127.0.0.1:9060, "off" to disable)`)
 	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
+	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "", "proxy mode: stateful (default) or stateless (RFC 3261 §16.11)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringArrayVar(&routes, "route", nil, "static route MATCH=URI, repeatable: requests for domain MATCH (* for all) go to URI")
 	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
