@@ -226,6 +226,15 @@ func TestSIPpServeRejects(t *testing.T) {
 	_, addr := startServe(t, nil)
 	registerContact(t, addr, "bob", "<sip:bob@127.0.0.1:9>")
 	runSIPp(t, "serve_uac_reject.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
+
+	// CANCEL through the stateless proxy: it follows the INVITE's way (to
+	// the same target; proxy.TestStatelessInviteCancel checks the branch),
+	// the callee's 200 and 487 come back by Via, and the caller's ACK of
+	// the 487 reaches the callee.
+	port2, waitUAS2 := uas(t, "serve_uas_cancel.xml", "-trace_msg", "-message_file", filepath.Join(t.TempDir(), "uas2.msg"))
+	registerContact(t, addr, "carol", fmt.Sprintf("<sip:carol@127.0.0.1:%d>", port2))
+	runSIPp(t, "serve_uac_cancel.xml", uac(addr, "-s", "carol", "-p", strconv.Itoa(freePort(t)))...)
+	waitOK(t, "cancelled UAS", waitUAS2)
 }
 
 // authServe starts parley serve with digest users u0…u4 (password
@@ -336,7 +345,8 @@ func traceMessage(t *testing.T, path, dir, start, substring string) string {
 // proxy sends no 100 (the caller's scenario accepts one only before the
 // 180, and the callee rings at once), and the callee sees the proxy's Via
 // with a branch computed from the request. A second INVITE to a user with
-// no binding is answered 404 statelessly.
+// no binding is answered 404 statelessly; a CANCEL and the ACK of the 487
+// follow their INVITE.
 func TestSIPpServeStateless(t *testing.T) {
 	_, addr := startServe(t, func(c *server.Config) { c.Proxy.Mode = "stateless" })
 	trace := filepath.Join(t.TempDir(), "uas.msg")
@@ -357,4 +367,13 @@ func TestSIPpServeStateless(t *testing.T) {
 		t.Error("the stateless proxy sent a 100 Trying")
 	}
 	runSIPp(t, "serve_uac_reject.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
+
+	// CANCEL through the stateless proxy: it follows the INVITE's way (to
+	// the same target; proxy.TestStatelessInviteCancel checks the branch),
+	// the callee's 200 and 487 come back by Via, and the caller's ACK of
+	// the 487 reaches the callee.
+	port2, waitUAS2 := uas(t, "serve_uas_cancel.xml", "-trace_msg", "-message_file", filepath.Join(t.TempDir(), "uas2.msg"))
+	registerContact(t, addr, "carol", fmt.Sprintf("<sip:carol@127.0.0.1:%d>", port2))
+	runSIPp(t, "serve_uac_cancel.xml", uac(addr, "-s", "carol", "-p", strconv.Itoa(freePort(t)))...)
+	waitOK(t, "cancelled UAS", waitUAS2)
 }
