@@ -193,3 +193,25 @@ func TestStaticRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestGRUUKeySurvivesRestart: with the bolt store the GRUU key is kept in
+// the data directory, so a temporary GRUU handed out before a restart
+// still routes after it.
+func TestGRUUKeySurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func() *Config { return &Config{Listen: []string{"udp:127.0.0.1:0"}, Data: dir, Admin: "off"} }
+	s := start(t, cfg())
+	a := newGRUUUA(t, "a")
+	const inst = "urn:uuid:00000000-0000-0000-0000-0000000000aa"
+	_, c := a.register(t, udpAddr(t, s), fmt.Sprintf(`<%s>;+sip.instance="<%s>"`, a.contact.String(), inst), "call-k", true)
+	temp := gruuParam(t, c, "temp-gruu")
+	shutdown(t, s)
+	s2 := start(t, cfg())
+	caller := newGRUUUA(t, "carol")
+	if code := caller.message(t, udpAddr(t, s2), temp); code != sip.StatusOK {
+		t.Fatalf("temporary GRUU after a restart: %d", code)
+	}
+	if got := <-a.got; got != a.contact.String() {
+		t.Errorf("delivered to %s", got)
+	}
+}

@@ -126,7 +126,8 @@ func (s *Server) gruuKey(ctx context.Context) ([]byte, error) {
 	path := filepath.Join(s.cfg.Data, "gruu.key")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(path, fresh, 0o600); err != nil {
+		// Written whole or not at all: a temporary file, synced, renamed.
+		if err := writeFileAtomic(path, fresh); err != nil {
 			return nil, fmt.Errorf("server: gruu key: %w", err)
 		}
 		return fresh, nil
@@ -135,6 +136,35 @@ func (s *Server) gruuKey(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("server: gruu key %s: want 32 bytes (%d, %v)", path, len(b), err)
 	}
 	return b, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename, so that a crash leaves either no file or the whole one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Start opens the store, listens on every configured listener and on the
