@@ -30,6 +30,11 @@
 //     (WATCH/MULTI/EXEC), and changes published on a pub/sub channel so
 //     that every node sharing the Redis sees every change.
 //
+// [GRUUs] makes and resolves the GRUUs of RFC 5627 without storing them:
+// public GRUUs are the AoR with "gr", temporary ones seal the AoR, the
+// instance and a hash of the Call-ID under a key; [GRUURef.Bindings] says
+// which contacts a GRUU reaches and whether it is still valid (§5.1, §5.3).
+//
 // The store does not interpret REGISTER: computing the canonical AoR
 // (see [CanonicalAoR]), expiry intervals, and which binding a Contact
 // replaces (see [Binding.Same]) is the registrar's job.

@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -52,8 +50,8 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 			setRoutes(c, append(routes[1:len(routes):len(routes)], sip.NameAddr{URI: ruri}))
 		}
 	}
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + p.statelessBranch(ack))})
-	go func() {
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(statelessVia(&p.hashes, ack))})
+	send := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		d, err := p.resolveURI(ctx, &u)
@@ -61,9 +59,24 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 			_, err = p.Client.Server.ForwardStateless(ctx, c, d)
 		}
 		if err != nil {
-			p.log().Debug("proxy: forward ACK", "call_id", ack.CallID(), "error", err)
+			p.log().Debug("proxy: forward ACK", logCallID, ack.CallID(), logError, err)
 		}
-	}()
+	}
+	// To an IP address over UDP nothing can block (no DNS, no dial): send
+	// at once, so that the ACK is not overtaken by the BYE that follows it
+	// through a transaction. Otherwise on a goroutine of its own, as the
+	// caller may be a transport read loop.
+	if t, ok := u.Params.Get("transport"); (!ok || strings.EqualFold(t, "udp")) && !u.Secure() && isIP(u.Host) && !u.Params.Has("maddr") {
+		send()
+		return
+	}
+	go send()
+}
+
+// isIP reports whether host is an IPv4 or IPv6 address (maybe in brackets).
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
 }
 
 // statelessBranch is the branch of a request forwarded statelessly,
@@ -78,32 +91,39 @@ func (p *Proxy) ForwardAck(ack *sip.Request, flow transport.Flow) {
 // keyed with the proxy's secret and also covers the sent-by, since a
 // branch is only unique per sender. A CANCEL and the ACK of a non-2xx
 // response carry the INVITE's top Via, so they get the INVITE's branch.
-func statelessBranch(key []byte, req *sip.Request) string {
-	h := hmac.New(sha256.New, key)
-	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
+func statelessBranch(k *keyedHash, req *sip.Request) string {
+	return statelessVia(k, req)[len(";branch="):]
+}
+
+// statelessVia returns ";branch=" and the stateless branch of req, the
+// parameters of the proxy's Via (one allocation).
+func statelessVia(k *keyedHash, req *sip.Request) string {
+	h := k.get()
+	defer k.put(h)
 	v := req.TopVia()
 	if v != nil && strings.HasPrefix(v.Branch(), sip.MagicCookie) {
-		field(v.Branch())
-		field(v.SentBy())
+		h.field(v.Branch())
+		h.field(v.SentBy())
 	} else {
 		if v != nil {
-			field(string(v.AppendTo(nil)))
+			mark := len(h.buf)
+			h.buf = v.AppendTo(h.buf)
+			h.buf = strconv.AppendInt(h.buf, int64(len(h.buf)-mark), 10)
 		}
 		if t := req.To(); t != nil {
-			field(t.Tag())
+			h.field(t.Tag())
 		}
 		if f := req.From(); f != nil {
-			field(f.Tag())
+			h.field(f.Tag())
 		}
-		field(req.CallID())
+		h.field(req.CallID())
 		cs, _ := req.CSeq()
-		field(strconv.FormatUint(uint64(cs.Seq), 10))
-		field(req.URI.String())
+		h.buf = strconv.AppendUint(h.buf, uint64(cs.Seq), 10)
+		h.fieldURI(&req.URI)
 	}
-	return statelessPrefix + hex.EncodeToString(h.Sum(nil)[:statelessHashLen/2])
+	var out [len(";branch=") + len(statelessPrefix) + statelessHashLen]byte
+	b := append(append(out[:0], ";branch="...), statelessPrefix...)
+	return string(h.hex(b, statelessHashLen))
 }
 
 // statelessPrefix starts the branches of statelessly forwarded requests.
@@ -129,8 +149,7 @@ func IsStatelessBranch(branch string) bool {
 }
 
 func (p *Proxy) statelessBranch(req *sip.Request) string {
-	p.keyOnce.Do(p.newKey)
-	return statelessBranch(p.key[:], req)
+	return statelessBranch(&p.hashes, req)
 }
 
 // ForwardResponse forwards statelessly a 2xx response to an INVITE that
@@ -148,6 +167,6 @@ func (p *Proxy) ForwardResponse(res *sip.Response, flow transport.Flow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Client.Server.ForwardResponseStateless(ctx, res); err != nil {
-		p.log().Debug("proxy: forward stray 2xx", "call_id", res.CallID(), "error", err)
+		p.log().Debug("proxy: forward stray 2xx", logCallID, res.CallID(), logError, err)
 	}
 }

@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
+	"github.com/parleysip/parley/transport"
 )
 
 // respContext is the response context of §16.7 for one server transaction.
@@ -19,8 +21,9 @@ type respContext struct {
 	in    *sip.Request // after §16.4
 	loop  string
 	route bool
-	base  context.Context // the handler's values, without its cancellation
-	done  chan *branch    // branches report here once, buffered for all
+	inNet transport.Network // the transport the request arrived on
+	base  context.Context   // the handler's values, without its cancellation
+	done  chan *branch      // branches report here once, buffered for all
 
 	mu        sync.Mutex
 	finalSent bool
@@ -36,6 +39,8 @@ type branch struct {
 	req    *sip.Request
 	id     string
 	strict bool // reformatted for a strict router (§16.6 step 6)
+	dest   *transport.Dest
+	hopErr error // resolving the next hop failed
 	cancel context.CancelCauseFunc
 	timerC *time.Timer // INVITE only
 	timedC bool        // Timer C fired; under respContext.mu
@@ -63,8 +68,11 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 			break
 		}
 		n := 0
+		// A lone target (the common case) runs on this goroutine: no new
+		// goroutine and stack per forwarded request.
+		inline := len(groups) == 1 && len(g) == 1
 		for _, t := range g {
-			if rc.start(t) {
+			if rc.start(t, inline) {
 				n++
 			}
 		}
@@ -81,12 +89,26 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 	rc.finish()
 }
 
-// start creates the branch for t (§16.6) and runs it; false if not started.
-func (rc *respContext) start(t Target) bool {
+// start creates the branch for t (§16.6) and runs it, on a goroutine of
+// its own unless inline; false if not started.
+func (rc *respContext) start(t Target, inline bool) bool {
 	p := rc.p
 	req, id, strict := p.forwardCopy(rc.in, t, rc.route, rc.loop)
 	ctx, cancel := context.WithCancelCause(rc.base)
 	b := &branch{t: t, req: req, id: id, strict: strict, cancel: cancel}
+	// §16.6 step 7, then step 4 (Record-Route) once the outgoing
+	// transport is known.
+	out := transport.Unknown
+	if t.Dest != nil {
+		b.dest, out = t.Dest, t.Dest.Network
+	} else if strict || p.bridging() {
+		if d, ok, err := p.nextHop(ctx, req, strict, true); err != nil {
+			b.hopErr = err
+		} else if ok {
+			b.dest, out = &d, d.Network
+		}
+	}
+	p.addRecordRoute(req, rc.inNet, out)
 	rc.mu.Lock()
 	if rc.stopNew || rc.finalSent {
 		rc.mu.Unlock()
@@ -100,7 +122,11 @@ func (rc *respContext) start(t Target) bool {
 		b.timerC = time.AfterFunc(p.timerC(), func() { rc.timerCFired(b) })
 	}
 	rc.mu.Unlock()
-	go rc.runBranch(ctx, b)
+	if inline {
+		rc.runBranch(ctx, b) // reports on rc.done, buffered for every branch
+	} else {
+		go rc.runBranch(ctx, b)
+	}
 	return true
 }
 
@@ -131,12 +157,10 @@ func (rc *respContext) runBranch(ctx context.Context, b *branch) {
 	}
 	var res *sip.Response
 	var err error
-	if b.t.Dest != nil {
-		opts = append(opts, stack.WithDest(*b.t.Dest))
-	} else if d, ok, herr := p.nextHop(ctx, b.req, b.strict); herr != nil {
-		err = errors.Join(stack.ErrTransport, herr)
-	} else if ok {
-		opts = append(opts, stack.WithDest(d))
+	if b.hopErr != nil {
+		err = errors.Join(stack.ErrTransport, b.hopErr)
+	} else if b.dest != nil {
+		opts = append(opts, stack.WithDest(*b.dest))
 	}
 	p.event(BranchEvent{Kind: BranchForwarded, Branch: b.id, Target: b.t, Request: b.req})
 	if err == nil {
@@ -190,13 +214,13 @@ func (rc *respContext) lateFinal(b *branch, res *sip.Response) {
 func (rc *respContext) forwardStateless(res *sip.Response) {
 	srv := rc.p.Client.Server
 	if srv == nil {
-		rc.p.log().Warn("proxy: no stack.Server to forward a 2xx statelessly", "call_id", res.CallID())
+		rc.p.log().Warn("proxy: no stack.Server to forward a 2xx statelessly", logCallID, res.CallID())
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.ForwardResponseStateless(ctx, res.Clone()); err != nil {
-		rc.p.log().Debug("proxy: forward 2xx", "call_id", res.CallID(), "error", err)
+		rc.p.log().Debug("proxy: forward 2xx", logCallID, res.CallID(), logError, err)
 	}
 }
 
@@ -231,7 +255,9 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 	if up != nil {
 		ev.Status = up.StatusCode
 	}
-	p.log().Debug("proxy: branch ended", "call_id", rc.req.CallID(), "branch", b.id, "status", int(ev.Status), "error", err)
+	if l := p.log(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("proxy: branch ended", logCallID, rc.req.CallID(), logMethod, string(rc.req.Method), logBranch, b.id, logStatus, int(ev.Status), logError, err)
+	}
 
 	var cancelled []*branch
 	forward := false

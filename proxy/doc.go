@@ -1,5 +1,5 @@
 // Package proxy is a transaction-stateful SIP proxy core (RFC 3261 §16) as a
-// [stack.Handler].
+// [stack.Handler], and a stateless proxy (§16.11).
 //
 // A [Proxy] processes each request in the steps of §16:
 //
@@ -35,10 +35,24 @@
 //     handler's context; the proxy then cancels every pending branch and
 //     answers the INVITE 487.
 //
+// Record-Route names the listener the request arrived on; with
+// [Proxy.Listeners] on several transports, a request that changes
+// transport (UDP to TCP, sip to sips) is record-routed twice, the
+// interface facing the next hop on top (RFC 5658 §5, §6.2), and both of
+// the proxy's Route values are removed from in-dialog requests.
+//
+// [Stateless] is the stateless proxy of §16.11: it takes requests and
+// responses from the transport layer, forwards a request to one target
+// (highest q, then the smallest URI, so that a retransmission, its CANCEL
+// and its ACK take the same way) with a branch hashed from the received
+// branch, answers what it refuses statelessly, never sends a 100, and
+// forwards a response by its Via when the top Via is one it inserted.
+//
 // ACKs for 2xx responses have no transaction: plug [Proxy.ForwardAck] into
 // stack.Server.OnAck, and [Proxy.ForwardResponse] into
 // stack.Server.OnResponse for 2xx responses that outlived their client
-// transaction. [LocationRouter] finds targets in a location.Store.
+// transaction. [LocationRouter] finds targets in a location.Store; a
+// [Location] with GRUU set routes RFC 5627 GRUUs to their instance (§6.1).
 //
 // [Proxy.OnBranch] observes every branch (forwarded, provisional, answered,
 // cancelled, ended) for logs, metrics and a live console.

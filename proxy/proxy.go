@@ -3,9 +3,6 @@ package proxy
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleysip/parley/resolve"
@@ -28,6 +24,17 @@ const loopSep = "."
 
 // loopHashLen is the length of the loop-detection part, in hex digits.
 const loopHashLen = 24
+
+// Log attribute keys (DESIGN.md: "Attribute keys are constants"); every
+// record about a request carries logCallID.
+const (
+	logCallID = "call_id"
+	logBranch = "branch"
+	logMethod = "method"
+	logStatus = "status"
+	logRemote = "remote"
+	logError  = "error"
+)
 
 // DefaultTimerC is Timer C when Proxy.TimerC is zero: §16.6 step 11 says
 // it "MUST be set to be larger than 3 minutes".
@@ -150,6 +157,18 @@ type Proxy struct {
 	// identifies the proxy in Route values and in a Request-URI rewritten
 	// by a strict router (§16.4).
 	RecordRoute *sip.URI
+	// Listeners are the URIs of the proxy's listeners, one per transport,
+	// for instance sip:192.0.2.1:5060 (UDP), sip:192.0.2.1:5060;transport=tcp
+	// and sips:192.0.2.1:5061 (TLS). With RecordRoute set, a request that
+	// arrives on one transport and leaves on another is record-routed
+	// twice (RFC 5658 §5, §6.2: "if the transport protocol changed between its
+	// incoming and outgoing sides, the proxy SHOULD use the double
+	// Record-Route technique"): the top value names the interface facing the
+	// next hop, the second the one facing the previous hop, so that each
+	// side of the dialog reaches the proxy over its own transport; a
+	// request that stays on one transport is record-routed with its
+	// listener's URI. A Route value naming any listener is this proxy's.
+	Listeners []sip.URI
 	// Domains are the local domains: a Route value naming one of them (no
 	// port, or the port of RecordRoute) is this proxy's (§16.4).
 	Domains []string
@@ -169,15 +188,17 @@ type Proxy struct {
 	// Logger receives the proxy's records; nil discards them.
 	Logger *slog.Logger
 
-	keyOnce sync.Once
-	key     [32]byte // keys the loop-detection hash of branch parameters
+	// hashes keys the loop-detection hash of branch parameters and the
+	// branches of statelessly forwarded ACKs.
+	hashes keyedHash
 }
 
-func (p *Proxy) newKey() { _, _ = rand.Read(p.key[:]) }
+// discard is the logger of a Proxy without one (never changed).
+var discard = slog.New(slog.DiscardHandler)
 
 func (p *Proxy) log() *slog.Logger {
 	if p.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return discard
 	}
 	return p.Logger
 }
@@ -211,7 +232,7 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		return
 	}
 	if p.Client == nil {
-		p.log().Error("proxy: no Client configured")
+		p.log().Error("proxy: no Client configured", logCallID, req.CallID(), logMethod, string(req.Method))
 		_ = w.Respond(sip.NewResponse(req, sip.StatusServerInternalError))
 		return
 	}
@@ -244,7 +265,7 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		}
 		ts, status, err := p.Router.Targets(ctx, r)
 		if err != nil {
-			p.log().Warn("proxy: router", "call_id", req.CallID(), "error", err)
+			p.log().Warn("proxy: router", logCallID, req.CallID(), logMethod, string(req.Method), logError, err)
 			_ = w.Respond(sip.NewResponse(req, sip.StatusServerInternalError))
 			return
 		}
@@ -264,9 +285,14 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		}
 		targets = dedupe(ts)
 	}
+	inNet := transport.Unknown
+	if fw, ok := w.(stack.FlowWriter); ok {
+		inNet = fw.Flow().Network
+	}
 	rc := &respContext{
 		p:     p,
 		w:     w,
+		inNet: inNet,
 		req:   req,
 		in:    r,
 		loop:  loop,
@@ -311,9 +337,11 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 	// MUST return a 420 (Bad Extension) response. The response MUST include
 	// an Unsupported ... header field listing those option-tags".
 	var unsupported []string
-	for _, tag := range req.OptionTags(string(sip.HeaderProxyRequire)) {
-		if !slices.Contains(p.Supported, tag) {
-			unsupported = append(unsupported, tag)
+	if req.Has(string(sip.HeaderProxyRequire)) {
+		for _, tag := range req.OptionTags(string(sip.HeaderProxyRequire)) {
+			if !slices.Contains(p.Supported, tag) {
+				unsupported = append(unsupported, tag)
+			}
 		}
 	}
 	if len(unsupported) > 0 {
@@ -336,41 +364,123 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 // looped request comes back with another element's Via on top, which would
 // make every loop look like a spiral.
 func (p *Proxy) loopHash(req *sip.Request) string {
-	p.keyOnce.Do(p.newKey)
-	h := hmac.New(sha256.New, p.key[:])
-	field := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
+	h := p.hashes.get()
+	defer p.hashes.put(h)
 	if t := req.To(); t != nil {
-		field(t.Tag())
+		h.field(t.Tag())
 	} else {
-		field("")
+		h.field("")
 	}
 	if f := req.From(); f != nil {
-		field(f.Tag())
+		h.field(f.Tag())
 	} else {
-		field("")
+		h.field("")
 	}
-	field(req.CallID())
-	field(req.URI.String())
+	h.field(req.CallID())
+	h.fieldURI(&req.URI)
 	cs, _ := req.CSeq()
-	field(strconv.FormatUint(uint64(cs.Seq), 10))
-	for _, name := range []sip.HeaderName{sip.HeaderProxyRequire, sip.HeaderProxyAuthorization, sip.HeaderRoute} {
-		for v := range req.Values(string(name)) {
-			field(v)
+	h.buf = strconv.AppendUint(h.buf, uint64(cs.Seq), 10)
+	for _, name := range [...]sip.HeaderName{sip.HeaderProxyRequire, sip.HeaderProxyAuthorization, sip.HeaderRoute} {
+		if req.Has(string(name)) {
+			for v := range req.Values(string(name)) {
+				h.field(v)
+			}
 		}
-		field("|")
+		h.field("|")
 	}
-	return hex.EncodeToString(h.Sum(nil)[:loopHashLen/2])
+	var out [loopHashLen]byte
+	return string(h.hex(out[:0], loopHashLen))
 }
 
-// isRecordRoute reports whether u is the URI this proxy puts in
-// Record-Route.
+// isRecordRoute reports whether u is a URI this proxy puts in
+// Record-Route: RecordRoute or one of Listeners.
 func (p *Proxy) isRecordRoute(u *sip.URI) bool {
-	rr := p.RecordRoute
-	return rr != nil && u.IsSIP() && strings.EqualFold(u.Host, rr.Host) && u.User == rr.User &&
-		defaultPort(u) == defaultPort(rr)
+	if !u.IsSIP() {
+		return false
+	}
+	same := func(rr *sip.URI) bool {
+		return strings.EqualFold(u.Host, rr.Host) && u.User == rr.User && defaultPort(u) == defaultPort(rr)
+	}
+	if p.RecordRoute != nil && same(p.RecordRoute) {
+		return true
+	}
+	for i := range p.Listeners {
+		if same(&p.Listeners[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Ours reports whether u, a Route or Request-URI, names this proxy: its
+// Record-Route URI, one of its Listeners, or a local domain with no port
+// or the Record-Route port (§16.4).
+func (p *Proxy) Ours(u *sip.URI) bool { return p.isOurs(u) }
+
+// listenerFor returns the URI of the listener for network n, or nil.
+func (p *Proxy) listenerFor(n transport.Network) *sip.URI {
+	for i := range p.Listeners {
+		if uriNetwork(&p.Listeners[i]) == n {
+			return &p.Listeners[i]
+		}
+	}
+	return nil
+}
+
+// uriNetwork is the transport a URI of a listener names: its transport
+// parameter, else TLS for sips and UDP for sip.
+func uriNetwork(u *sip.URI) transport.Network {
+	if t, ok := u.Params.Get("transport"); ok {
+		if n, err := transport.ParseNetwork(t); err == nil {
+			return n
+		}
+	}
+	if u.Secure() {
+		return transport.TLS
+	}
+	return transport.UDP
+}
+
+// bridging reports whether the Listeners span several transports, so
+// that a request may change transport and need a double Record-Route.
+func (p *Proxy) bridging() bool {
+	if p.RecordRoute == nil || len(p.Listeners) < 2 {
+		return false
+	}
+	n := uriNetwork(&p.Listeners[0])
+	for i := range p.Listeners[1:] {
+		if uriNetwork(&p.Listeners[i+1]) != n {
+			return true
+		}
+	}
+	return false
+}
+
+// addRecordRoute is §16.6 step 4 for a copy that arrived on network in
+// and leaves on out (Unknown when not known): "If this proxy wishes to
+// remain on the path of future requests in a dialog created by this
+// request ..., it MUST insert a Record-Route header field value". When
+// the transports differ and both have a listener, two values are inserted
+// (RFC 5658 §6.2, "double Record-Routing"): the one facing the next hop
+// on top. REGISTER creates no dialog (Path does that job, RFC 3327).
+func (p *Proxy) addRecordRoute(c *sip.Request, in, out transport.Network) {
+	if p.RecordRoute == nil || c.Method == sip.REGISTER {
+		return
+	}
+	lr := func(u sip.URI) sip.NameAddr {
+		u.Params = u.Params.Set("lr", "")
+		return sip.NameAddr{URI: u}
+	}
+	li, lo := p.listenerFor(in), p.listenerFor(out)
+	switch {
+	case li != nil && lo != nil && in != out:
+		c.PrependRecordRoute(lr(*li))
+		c.PrependRecordRoute(lr(*lo))
+	case li != nil && (out == in || out == transport.Unknown):
+		c.PrependRecordRoute(lr(*li))
+	default:
+		c.PrependRecordRoute(lr(*p.RecordRoute))
+	}
 }
 
 // isOurs reports whether a Route URI names this proxy (§16.4).
@@ -387,6 +497,11 @@ func (p *Proxy) isOurs(u *sip.URI) bool {
 		}
 	}
 	return false
+}
+
+// sameURI reports whether a and b name the same host, port and transport.
+func sameURI(a, b *sip.URI) bool {
+	return strings.EqualFold(a.Host, b.Host) && defaultPort(a) == defaultPort(b) && uriNetwork(a) == uriNetwork(b)
 }
 
 func defaultPort(u *sip.URI) uint16 {
@@ -414,9 +529,16 @@ func (p *Proxy) preprocessRoute(r *sip.Request) (strictUp bool) {
 		strictUp = true
 	}
 	// "If the first value in the Route header field indicates this proxy,
-	// the proxy MUST remove that value from the request."
+	// the proxy MUST remove that value from the request." After a double
+	// Record-Route the next value names this proxy too, on its
+	// other interface: it goes as well (RFC 5658 §5: "a proxy MAY remove
+	// two Route headers instead of one when using the double
+	// Record-Routing").
 	if routes := r.Routes(); len(routes) > 0 && p.isOurs(&routes[0].URI) {
 		r.RemoveTopRoute()
+		if len(routes) > 1 && p.isRecordRoute(&routes[1].URI) && !sameURI(&routes[0].URI, &routes[1].URI) {
+			r.RemoveTopRoute()
+		}
 	}
 	return strictUp
 }
@@ -462,6 +584,9 @@ func setRoutes(r *sip.Request, routes []sip.NameAddr) {
 // dedupe drops targets whose URI is already in the set (§16.5: "A proxy
 // MUST NOT add a target to the target set if it is already present").
 func dedupe(ts []Target) []Target {
+	if len(ts) < 2 {
+		return ts
+	}
 	out := make([]Target, 0, len(ts))
 	for _, t := range ts {
 		if !slices.ContainsFunc(out, func(o Target) bool { return o.URI.Equal(&t.URI) }) {
@@ -502,8 +627,9 @@ func (p *Proxy) forwardCopy(in *sip.Request, t Target, routed bool, loop string)
 	// Step 8: "The proxy MUST insert a Via header field value into the copy
 	// before the existing Via header field values", with a branch "globally
 	// unique for that branch" (sip.NewBranch) followed by the loop part.
-	branch = sip.NewBranch() + loopSep + loop
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + branch)})
+	params := ";branch=" + sip.NewBranch() + loopSep + loop
+	branch = params[len(";branch="):]
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(params)})
 	return c, branch, strict
 }
 
@@ -530,15 +656,8 @@ func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Requ
 	} else {
 		c.SetMaxForwards(70)
 	}
-	// Step 4: "If this proxy wishes to remain on the path of future
-	// requests in a dialog created by this request ..., it MUST insert a
-	// Record-Route header field value". REGISTER creates no dialog (Path
-	// does that job, RFC 3327).
-	if p.RecordRoute != nil && c.Method != sip.REGISTER {
-		u := *p.RecordRoute
-		u.Params = u.Params.Set("lr", "")
-		c.PrependRecordRoute(sip.NameAddr{URI: u})
-	}
+	// Step 4 (Record-Route) is addRecordRoute, once the next hop and so
+	// the outgoing transport are known.
 	// Step 6: the target's route set (Path) is pushed as Route values,
 	// then, "If the copy contains a Route header field, the proxy MUST
 	// inspect the URI in its first value. If that URI does not contain an
@@ -559,18 +678,23 @@ func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Requ
 	return c, strict
 }
 
-// nextHop is §16.6 step 7 for a request reformatted for a strict router:
-// "the proxy MUST apply those procedures to the Request-URI of the
-// request", which stack.Client would not do when a loose-routing Route
-// follows; ok is false when the Client may choose.
-func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict bool) (transport.Dest, bool, error) {
-	if !strict {
+// nextHop is §16.6 step 7 when the proxy must choose the destination
+// itself: for a request reformatted for a strict router ("the proxy MUST
+// apply those procedures to the Request-URI of the request", which
+// stack.Client would not do when a loose-routing Route follows), and,
+// with force, always (to know the outgoing transport when bridging); ok is
+// false when the Client may choose.
+func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict, force bool) (transport.Dest, bool, error) {
+	if !strict && !force {
 		return transport.Dest{}, false, nil
 	}
-	if routes := c.Routes(); len(routes) == 0 || !routes[0].URI.Params.Has("lr") {
-		return transport.Dest{}, false, nil // the Client uses the Request-URI
+	u := c.URI
+	if !strict {
+		if routes := c.Routes(); len(routes) > 0 {
+			u = routes[0].URI
+		}
 	}
-	d, err := p.resolveURI(ctx, &c.URI)
+	d, err := p.resolveURI(ctx, &u)
 	return d, err == nil, err
 }
 

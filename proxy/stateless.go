@@ -2,10 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,8 +32,9 @@ type Stateless struct {
 	// Resolver locates next hops (RFC 3263); nil means a zero
 	// resolve.Resolver.
 	Resolver *resolve.Resolver
-	// RecordRoute, Domains and Supported are as in [Proxy].
+	// RecordRoute, Listeners, Domains and Supported are as in [Proxy].
 	RecordRoute *sip.URI
+	Listeners   []sip.URI
 	Domains     []string
 	Supported   []string
 	// Policy, if set, may refuse a request after validation (no open
@@ -46,15 +43,14 @@ type Stateless struct {
 	// Logger receives the proxy's records; nil discards them.
 	Logger *slog.Logger
 
-	once sync.Once
-	core *Proxy // §16.3, §16.4 and §16.6 steps 1–7, shared with Proxy
-	key  [32]byte
+	once   sync.Once
+	core   *Proxy // §16.3, §16.4 and §16.6 steps 1–7, shared with Proxy
+	hashes keyedHash
 }
 
 func (p *Stateless) init() {
 	p.once.Do(func() {
-		p.core = &Proxy{RecordRoute: p.RecordRoute, Domains: p.Domains, Supported: p.Supported, Logger: p.Logger}
-		_, _ = rand.Read(p.key[:])
+		p.core = &Proxy{RecordRoute: p.RecordRoute, Listeners: p.Listeners, Domains: p.Domains, Supported: p.Supported, Logger: p.Logger}
 		if p.Resolver == nil {
 			p.Resolver = &resolve.Resolver{}
 		}
@@ -72,14 +68,18 @@ func (p *Stateless) HandleIncoming(in transport.Incoming) {
 		ctx, cancel := context.WithTimeout(context.Background(), statelessTimeout)
 		defer cancel()
 		var err error
+		var callID, method string
 		switch m := in.Message.(type) {
 		case *sip.Request:
+			callID, method = m.CallID(), string(m.Method)
 			err = p.ForwardRequest(ctx, m, in.Flow)
 		case *sip.Response:
+			cs, _ := m.CSeq()
+			callID, method = m.CallID(), string(cs.Method)
 			err = p.ForwardResponse(ctx, m)
 		}
 		if err != nil {
-			p.core.log().Debug("proxy: stateless", "error", err)
+			p.core.log().Debug("proxy: stateless", logCallID, callID, logMethod, method, logRemote, in.Flow.Remote.String(), logError, err)
 		}
 	}()
 }
@@ -139,7 +139,7 @@ func (p *Stateless) ForwardRequest(ctx context.Context, req *sip.Request, flow t
 	// §16.11: "the branch parameter MUST be computed as a combinatoric
 	// function of message parameters which are invariant on
 	// retransmission."
-	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(";branch=" + statelessBranch(p.key[:], req))})
+	c.PrependVia(sip.Via{Transport: "UDP", Host: "invalid", Params: sip.Params(statelessVia(&p.hashes, req))})
 	// §16.11: "A stateless proxy determines where to forward the request
 	// as described for stateful proxies in Section 16.6 Item 10. The
 	// request is sent directly to the transport layer".
@@ -161,6 +161,9 @@ func (p *Stateless) ForwardRequest(ctx context.Context, req *sip.Request, flow t
 			return err
 		}
 	}
+	// §16.6 step 4, with the same values for a retransmission: they
+	// depend on the transports only.
+	core.addRecordRoute(c, flow.Network, d.Network)
 	if _, err := p.Transport.SendRequest(ctx, c, d); err != nil {
 		return fmt.Errorf("proxy: stateless forward to %v: %w", d.Addr, err)
 	}
@@ -200,10 +203,12 @@ func (p *Stateless) reject(ctx context.Context, req *sip.Request, flow transport
 }
 
 func (p *Stateless) tag(req *sip.Request) string {
-	h := hmac.New(sha256.New, p.key[:])
-	h.Write([]byte("tag"))
-	h.Write([]byte(statelessBranch(p.key[:], req)))
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	h := p.hashes.get()
+	defer p.hashes.put(h)
+	h.field("tag")
+	h.field(statelessBranch(&p.hashes, req))
+	var out [16]byte
+	return string(h.hex(out[:0], 16))
 }
 
 // ForwardResponse is §16.11 for a response: "If that address matches the

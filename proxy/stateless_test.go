@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleysip/parley/sip"
+	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
 )
 
@@ -283,7 +284,7 @@ func TestStatelessForeignResponse(t *testing.T) {
 // is computed from the top Via, tags, Call-ID, CSeq number and
 // Request-URI.
 func TestStatelessBranch(t *testing.T) {
-	key := []byte("k")
+	key := newKeyedHash([]byte("k"))
 	from := netip.MustParseAddrPort("192.0.2.1:5060")
 	ruri := sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}
 	inv := uacRequest(sip.INVITE, ruri, from, "z9hG4bK1")
@@ -302,7 +303,7 @@ func TestStatelessBranch(t *testing.T) {
 	if statelessBranch(key, uacRequest(sip.INVITE, ruri, from, "z9hG4bK2")) == b {
 		t.Error("another branch gave the same hash")
 	}
-	if statelessBranch([]byte("other key"), inv) == b {
+	if statelessBranch(newKeyedHash([]byte("other key")), inv) == b {
 		t.Error("the key is not used")
 	}
 	// RFC 2543 Via (no magic cookie).
@@ -340,5 +341,129 @@ func TestChoose(t *testing.T) {
 		if got := choose(ts); got.URI.Host != "a.example" {
 			t.Errorf("choose(%v) = %v", ts, got.URI)
 		}
+	}
+}
+
+// TestDoubleRecordRouteUDPTCP: a call from a UAC on UDP to a UAS on TCP
+// through a proxy listening on both. The proxy record-routes twice (RFC
+// 5658 §6.2): the TCP interface (facing the UAS) on top, then the UDP one.
+// In-dialog requests carry both as Route values in either order; the proxy
+// removes both (§5) and forwards over the other side's transport.
+func TestDoubleRecordRouteUDPTCP(t *testing.T) {
+	ctx := t.Context()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
+	tcpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: tl.Addr().(*net.TCPAddr).AddrPort().Port(), Params: ";transport=tcp"}
+
+	// The UAS, on TCP only.
+	type seen struct {
+		req *sip.Request
+		net transport.Network
+	}
+	uasGot := make(chan seen, 4)
+	uasSrv := &stack.Server{Timers: fastTimers}
+	var uasContact sip.URI
+	uasSrv.Handler = stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		uasGot <- seen{r, w.(stack.FlowWriter).Flow().Network}
+		res := sip.NewResponse(r, sip.StatusOK)
+		for v := range r.Values("Record-Route") {
+			_ = res.Add("Record-Route", v)
+		}
+		_ = res.Add("Contact", "<"+uasContact.String()+">")
+		_ = w.Respond(res)
+	})
+	uasLn, err := uasSrv.Listen(ctx, transport.TCP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = uasSrv.Close() })
+	uasContact = sip.URI{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: uasLn.Addr().Port(), Params: ";transport=tcp"}
+
+	// The proxy.
+	psrv := &stack.Server{Timers: fastTimers}
+	// example.com is served here, to the UAS; other URIs are their own
+	// target (the in-dialog requests' remote targets).
+	router := RouterFunc(func(_ context.Context, r *sip.Request) ([]Target, sip.StatusCode, error) {
+		if r.URI.Host == "example.com" {
+			return []Target{{URI: uasContact, Q: 1000}}, 0, nil
+		}
+		return []Target{{URI: r.URI, Q: 1000}}, 0, nil
+	})
+	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: router,
+		RecordRoute: &udpURI, Listeners: []sip.URI{udpURI, tcpURI}, Domains: []string{"example.com"}}
+	psrv.Handler = p
+	psrv.OnAck = p.ForwardAck
+	psrv.OnResponse = p.ForwardResponse
+	if _, err := psrv.ServePacket(pc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psrv.Serve(transport.TCP, tl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = psrv.Close() })
+
+	// The UAC, on UDP.
+	uacGot := make(chan seen, 4)
+	uacSrv, uacAddr := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		uacGot <- seen{r, w.(stack.FlowWriter).Flow().Network}
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})
+	uac := &stack.Client{Server: uacSrv}
+	toProxyUDP := stack.WithDest(transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpURI.Port)})
+
+	inv := newRequest(sip.INVITE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"})
+	uacContact := uri("alice", uacAddr)
+	_ = inv.Add("Contact", "<"+uacContact.String()+">")
+	res, err := uac.Do(ctx, inv, toProxyUDP)
+	if err != nil || res.StatusCode != sip.StatusOK {
+		t.Fatalf("INVITE: %v %v", res, err)
+	}
+	got := <-uasGot
+	if got.net != transport.TCP {
+		t.Errorf("INVITE reached the UAS over %v", got.net)
+	}
+	rr := got.req.RecordRoutes()
+	if len(rr) != 2 || !sameURI(&rr[0].URI, &tcpURI) || !sameURI(&rr[1].URI, &udpURI) || !rr[0].URI.Params.Has("lr") || !rr[1].URI.Params.Has("lr") {
+		t.Fatalf("Record-Route at the UAS: %v, want the TCP then the UDP interface", rr)
+	}
+	if rrs := res.RecordRoutes(); len(rrs) != 2 {
+		t.Errorf("Record-Route at the UAC: %v", rrs)
+	}
+
+	// UAS → UAC: route set = Record-Route in order (§12.1.1), over TCP.
+	bye := newRequest(sip.BYE, uacContact)
+	bye.SetCallID(inv.CallID())
+	for _, r := range rr {
+		_ = bye.Add("Route", r.String())
+	}
+	uasClient := &stack.Client{Server: uasSrv}
+	res, err = uasClient.Do(ctx, bye, stack.WithDest(transport.Dest{Network: transport.TCP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), tcpURI.Port)}))
+	if err != nil || res.StatusCode != sip.StatusOK {
+		t.Fatalf("BYE from the UAS: %v %v", res, err)
+	}
+	g := <-uacGot
+	if g.net != transport.UDP || len(g.req.Routes()) != 0 {
+		t.Errorf("BYE at the UAC over %v with Route %v", g.net, g.req.Routes())
+	}
+
+	// UAC → UAS: route set reversed, over UDP.
+	bye2 := newRequest(sip.BYE, uasContact)
+	bye2.SetCallID(inv.CallID())
+	_ = bye2.Add("Route", rr[1].String())
+	_ = bye2.Add("Route", rr[0].String())
+	res, err = uac.Do(ctx, bye2, toProxyUDP)
+	if err != nil || res.StatusCode != sip.StatusOK {
+		t.Fatalf("BYE from the UAC: %v %v", res, err)
+	}
+	g = <-uasGot
+	if g.net != transport.TCP || len(g.req.Routes()) != 0 {
+		t.Errorf("BYE at the UAS over %v with Route %v", g.net, g.req.Routes())
 	}
 }

@@ -6,10 +6,12 @@
 // listing every binding), RFC 3327 (Path stored and echoed, "Supported:
 // path"), RFC 3608 (Service-Route) and RFC 5626 §6 (outbound: instance-id
 // and reg-id bindings tied to their flow, 439 when the first hop lacks
-// outbound support).
+// outbound support), and RFC 5627 §5 (GRUU: with Registrar.GRUU set, a
+// REGISTER that says "Supported: gruu" gets pub-gruu and temp-gruu for
+// each contact with a +sip.instance; a contact that is the AoR or one of
+// its GRUUs is refused 403).
 //
 // Authentication is a middleware in front of the Registrar
 // (auth/digest); the Registrar reads the authenticated user from the
 // request context to decide whether it may change the AoR (§10.3 step 4).
-// GRUU (RFC 5627) comes in later work.
 package registrar

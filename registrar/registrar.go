@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,10 @@ type Registrar struct {
 	// authentication middleware vouched for. Leave it false only for an
 	// open registrar on a closed network.
 	RequireAuth bool
+	// GRUU, if set, makes the registrar hand out GRUUs (RFC 5627): a
+	// REGISTER that says "Supported: gruu" gets, for each contact with a
+	// +sip.instance, a pub-gruu and a new temp-gruu in the 200 (§5.2).
+	GRUU *location.GRUUs
 	// Node names this server in bindings when several share the Store.
 	Node string
 	// Now returns the current time; nil means time.Now.
@@ -61,7 +66,7 @@ func durOr(d, def time.Duration) time.Duration {
 }
 
 // supported are the option tags this registrar understands (§10.3 step 2).
-var supported = []string{"path", "outbound"}
+var supported = []string{"path", "outbound", "gruu"}
 
 // errOutOfOrder aborts an update (§10.3 step 7).
 var errOutOfOrder = errors.New("registrar: REGISTER out of order")
@@ -108,15 +113,17 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	// extensions, the registrar MUST process the Require header field
 	// values as described for UASs in Section 8.2.2."
 	var unsupported []string
-	for tag := range req.Values(string(sip.HeaderRequire)) {
-		ok := false
-		for _, s := range supported {
-			if abnf.EqualFold(s, tag) {
-				ok = true
+	if req.Has(string(sip.HeaderRequire)) { // (no closure, no allocation, without one)
+		for _, tag := range req.OptionTags(string(sip.HeaderRequire)) {
+			ok := false
+			for _, s := range supported {
+				if abnf.EqualFold(s, tag) {
+					ok = true
+				}
 			}
-		}
-		if !ok {
-			unsupported = append(unsupported, tag)
+			if !ok {
+				unsupported = append(unsupported, tag)
+			}
 		}
 	}
 	if len(unsupported) > 0 {
@@ -180,8 +187,8 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	}
 	var updates []update
 	var path []string
-	for v := range req.Values(string(sip.HeaderPath)) {
-		path = append(path, v)
+	if req.Has(string(sip.HeaderPath)) {
+		path = req.OptionTags(string(sip.HeaderPath)) // every value, in order
 	}
 	var flow transport.Flow
 	if fw, ok := w.(stack.FlowWriter); ok {
@@ -230,6 +237,27 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 		}
 		if inst, ok := c.Params.Get("+sip.instance"); ok {
 			b.InstanceID = strings.Trim(sip.Unquote(inst), "<>")
+			if exp > 0 && c.URI.IsSIP() {
+				// RFC 5627 §5.1: "If the contact URI is equivalent ... to
+				// the AOR, the registrar MUST reject the request with a
+				// 403, since this would cause a routing loop. If the
+				// contact URI is a GRUU for the AOR in the To header field
+				// of the REGISTER request, the registrar MUST reject the
+				// request with a 403, for the same reason."
+				if ca, err := location.CanonicalAoR(c.URI); err == nil && ca == aor {
+					if c.URI.Params.Has("gr") || !c.URI.Params.Has("transport") && !c.URI.Params.Has("maddr") {
+						return r.fail(req, sip.StatusForbidden, "Contact Is The AoR Or Its GRUU")
+					}
+				}
+				if r.GRUU != nil {
+					if ref, ok := r.GRUU.Resolve(c.URI); ok && ref.AoR == aor {
+						return r.fail(req, sip.StatusForbidden, "Contact Is A GRUU Of The AoR")
+					}
+				}
+			}
+			// The UA cannot suggest its GRUUs (§5.1: "the header field
+			// parameter MUST be ignored by the registrar").
+			b.Contact.Params = b.Contact.Params.Del("pub-gruu").Del("temp-gruu")
 		}
 		if rid, ok := c.Params.Get("reg-id"); ok {
 			n, err := strconv.ParseUint(rid, 10, 32)
@@ -312,11 +340,32 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 	// indicating its expiration interval chosen by the registrar. The
 	// response SHOULD include a Date header field."
 	res := sip.NewResponse(req, sip.StatusOK)
-	var out []sip.Contact
-	for _, b := range rec.Bindings {
+	out := make([]sip.Contact, 0, len(rec.Bindings))
+	gruu := r.GRUU != nil && req.Has(string(sip.HeaderSupported)) && slices.Contains(req.OptionTags(string(sip.HeaderSupported)), "gruu")
+	for i, b := range rec.Bindings {
 		c := b.Contact
 		left := max(int(b.Expires.Sub(now).Round(time.Second)/time.Second), 0)
 		c.Params = c.Params.Set("expires", strconv.Itoa(left))
+		if gruu && b.InstanceID != "" {
+			// RFC 5627 §5.2: "If the REGISTER request contained a
+			// Supported header field that included the "gruu" option tag
+			// ... the registrar MUST add a "temp-gruu" Contact header field
+			// parameter ... [and] MUST add a "pub-gruu" Contact header
+			// field parameter". The temporary GRUU is issued for the
+			// Call-ID of the instance's newest contact, the one that keeps
+			// it valid (§5.1).
+			callID := b.CallID
+			for j := range rec.Bindings {
+				if o := &rec.Bindings[j]; j != i && o.InstanceID == b.InstanceID && o.Updated.After(b.Updated) {
+					callID = o.CallID
+				}
+			}
+			pub, err1 := r.GRUU.Public(aor, b.InstanceID)
+			tmp, err2 := r.GRUU.Temporary(aor, b.InstanceID, callID)
+			if err1 == nil && err2 == nil {
+				c.Params = c.Params.Set("pub-gruu", quote(pub.String())).Set("temp-gruu", quote(tmp.String()))
+			}
+		}
 		out = append(out, c)
 	}
 	if len(out) > 0 {
@@ -340,6 +389,11 @@ func (r *Registrar) process(ctx context.Context, w stack.ResponseWriter, req *si
 		_ = res.Add(string(sip.HeaderServiceRoute), sr.String())
 	}
 	return res
+}
+
+// quote makes s a quoted-string.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // String describes the registrar for logs.

@@ -42,6 +42,17 @@ type Config struct {
 	// Admin is the admin HTTP listener; default 127.0.0.1:9060, "off" to
 	// disable.
 	Admin string `yaml:"admin"`
+	// AdminUser and AdminPassword (a hash from `parley serve
+	// hash-password`) are the login of the admin pages that show users
+	// (/registrations), and of /metrics for clients off loopback.
+	AdminUser     string `yaml:"admin_user"`
+	AdminPassword string `yaml:"admin_password"`
+	// AdminTLS is the certificate and key of the admin listener; required
+	// when it is not on loopback.
+	AdminTLS struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"admin_tls"`
 	// TLS names the certificate and key for tls and wss listeners.
 	TLS struct {
 		Cert string `yaml:"cert"`
@@ -92,12 +103,16 @@ type ConfigError struct {
 	Msg  string
 }
 
-// Error returns "server: FILE:LINE: message".
+// Error returns "server: FILE:LINE: message" (without the parts not
+// known).
 func (e *ConfigError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0:
 		return fmt.Sprintf("server: %s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("server: %s: %s", e.File, e.Msg)
 	}
-	return fmt.Sprintf("server: %s: %s", e.File, e.Msg)
+	return "server: " + e.Msg
 }
 
 // LoadConfig reads and validates a YAML configuration file. Unknown keys
@@ -290,6 +305,22 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return &ConfigError{Msg: fmt.Sprintf("store: unknown store %q (bolt, memory, redis)", c.Store)}
+	}
+	if c.Admin != "" && c.Admin != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			return &ConfigError{Msg: fmt.Sprintf("admin: %q: %v", c.Admin, err)}
+		}
+		if !loopbackHost(c.Admin) && (c.AdminTLS.Cert == "" || c.AdminTLS.Key == "") {
+			return &ConfigError{Msg: fmt.Sprintf("admin: the admin listener %s is not on loopback: it needs admin_tls.cert and admin_tls.key (it serves logins and user data)", c.Admin)}
+		}
+	}
+	if (c.AdminUser == "") != (c.AdminPassword == "") {
+		return &ConfigError{Msg: "admin_user: admin_user and admin_password go together"}
+	}
+	if c.AdminPassword != "" {
+		if _, err := parseAdminHash(c.AdminPassword); err != nil {
+			return &ConfigError{Msg: err.Error()}
+		}
 	}
 	switch c.Proxy.Mode {
 	case "", "stateful", "stateless":

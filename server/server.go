@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,8 @@ type Server struct {
 	// ports are the listeners' ports, published as they open.
 	ports   atomic.Pointer[[]uint16]
 	metrics *metrics
+	gruu    *location.GRUUs
+	routes  []staticRoute
 }
 
 // New builds a server from cfg (after cfg.Defaults and cfg.Validate).
@@ -72,7 +75,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: log}, nil
+	return &Server{cfg: cfg, log: log, routes: parseRoutes(cfg.Routes)}, nil
 }
 
 func (s *Server) openStore(ctx context.Context) error {
@@ -99,6 +102,71 @@ func (s *Server) openStore(ctx context.Context) error {
 	return nil
 }
 
+// gruuKey returns the key of the GRUUs (RFC 5627), which must outlive a
+// restart and be shared by the nodes of one store: in the bolt data
+// directory (gruu.key, created on first start), in Redis (set once by the
+// first node), or random for the memory store.
+func (s *Server) gruuKey(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	switch s.cfg.Store {
+	case "memory":
+		return fresh, nil
+	case "redis":
+		const k = "parley:gruu-key"
+		if err := s.redis.SetNX(ctx, k, fresh, 0).Err(); err != nil {
+			return nil, fmt.Errorf("server: gruu key: %w", err)
+		}
+		b, err := s.redis.Get(ctx, k).Bytes()
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("server: gruu key in redis: %d bytes, %v", len(b), err)
+		}
+		return b, nil
+	}
+	path := filepath.Join(s.cfg.Data, "gruu.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// Written whole or not at all: a temporary file, synced, renamed.
+		if err := writeFileAtomic(path, fresh); err != nil {
+			return nil, fmt.Errorf("server: gruu key: %w", err)
+		}
+		return fresh, nil
+	}
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("server: gruu key %s: want 32 bytes (%d, %v)", path, len(b), err)
+	}
+	return b, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename, so that a crash leaves either no file or the whole one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
 // Start opens the store, listens on every configured listener and on the
 // admin address, and serves until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
@@ -106,6 +174,15 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.metrics = newMetrics(s)
+	key, err := s.gruuKey(ctx)
+	if err != nil {
+		s.closeAll()
+		return err
+	}
+	if s.gruu, err = location.NewGRUUs(key); err != nil {
+		s.closeAll()
+		return err
+	}
 	handler, err := s.handler()
 	if err != nil {
 		return err
@@ -153,10 +230,26 @@ func (s *Server) Start(ctx context.Context) error {
 	if first.Network() != transport.UDP {
 		rr.Params = sip.Params(";transport=" + strings.ToLower(first.Network().String()) + ";lr")
 	}
+	// Each listener's URI, for double Record-Route between transports
+	// (RFC 5658): sip:IP:port for UDP, ;transport= for the others, sips:
+	// for TLS (§6.2: not transport=tls).
+	var listeners []sip.URI
+	for _, l := range s.lns {
+		u := sip.URI{Scheme: "sip", Host: l.Addr().Addr().Unmap().String(), Port: l.Addr().Port()}
+		switch l.Network() {
+		case transport.UDP:
+		case transport.TLS:
+			u.Scheme = "sips"
+		default:
+			u.Params = sip.Params(";transport=" + strings.ToLower(l.Network().String()))
+		}
+		listeners = append(listeners, u)
+	}
 	s.proxy.Store(&proxy.Proxy{
 		Client:      &stack.Client{Server: s.sip},
-		Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+		Router:      s.router(&proxy.Location{Store: s.store, Domains: s.cfg.Domains, GRUU: s.gruu}),
 		RecordRoute: &rr,
+		Listeners:   listeners,
 		Domains:     s.cfg.Domains,
 		Logger:      s.log,
 		OnBranch:    s.metrics.branch,
@@ -164,9 +257,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Proxy.Mode == "stateless" {
 		s.stateless.Store(&proxy.Stateless{
 			Transport:   s.sip.Transport(),
-			Router:      s.router(proxy.LocationRouter(s.store, s.cfg.Domains)),
+			Router:      s.router(&proxy.Location{Store: s.store, Domains: s.cfg.Domains, GRUU: s.gruu}),
 			Resolver:    s.sip.Resolver,
 			RecordRoute: &rr,
+			Listeners:   listeners,
 			Domains:     s.cfg.Domains,
 			Logger:      s.log,
 			Policy: func(r *sip.Request) sip.StatusCode {
@@ -200,6 +294,7 @@ func (s *Server) handler() (stack.Handler, error) {
 	reg := &registrar.Registrar{
 		Store: s.store, Domains: s.cfg.Domains, Node: s.cfg.Node, RequireAuth: s.authOn(),
 		MinExpires: s.cfg.Registrar.MinExpires, MaxExpires: s.cfg.Registrar.MaxExpires, DefaultExpires: s.cfg.Registrar.DefaultExpires,
+		GRUU: s.gruu,
 	}
 	var h stack.Handler = stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
 		switch {
@@ -209,7 +304,7 @@ func (s *Server) handler() (stack.Handler, error) {
 			// §11.2: OPTIONS to the server itself: its capabilities.
 			res := sip.NewResponse(r, sip.StatusOK)
 			_ = res.Add("Allow", "REGISTER, OPTIONS")
-			_ = res.Add("Supported", "path, outbound")
+			_ = res.Add("Supported", "path, outbound, gruu")
 			_ = w.Respond(res)
 		default:
 			p := s.proxy.Load()
@@ -255,7 +350,7 @@ func (s *Server) handler() (stack.Handler, error) {
 			viaPrx.ServeSIP(ctx, w, r)
 		})
 	}
-	return stack.Chain(h, s.metrics.middleware), nil
+	return stack.Chain(h, s.logging, s.metrics.middleware), nil
 }
 
 // hookStateless puts the stateless proxy (§16.11: it "takes messages, both
@@ -334,10 +429,26 @@ func (s *Server) router(loc proxy.Router) proxy.Router {
 
 // staticRoute finds the first static route matching u (Config.Routes).
 func (s *Server) staticRoute(u sip.URI) (transport.Dest, bool) {
-	for _, rt := range s.cfg.Routes {
-		if rt.Match != "*" && !abnf.EqualFold(rt.Match, u.Host) {
+	for i := range s.routes {
+		rt := &s.routes[i]
+		if rt.match != "*" && !abnf.EqualFold(rt.match, u.Host) {
 			continue
 		}
+		return rt.dest, true
+	}
+	return transport.Dest{}, false
+}
+
+// staticRoute is a parsed Config.Routes entry.
+type staticRoute struct {
+	match string
+	dest  transport.Dest
+}
+
+// parseRoutes turns Config.Routes (validated) into destinations, once.
+func parseRoutes(rs []Route) []staticRoute {
+	out := make([]staticRoute, 0, len(rs))
+	for _, rt := range rs {
 		to, _ := sip.ParseURI(rt.To) // validated by Config.Validate
 		n := transport.UDP
 		if t, ok := to.Params.Get("transport"); ok {
@@ -350,9 +461,9 @@ func (s *Server) staticRoute(u sip.URI) (transport.Dest, bool) {
 			port = n.DefaultPort()
 		}
 		a, _ := netip.ParseAddr(to.Host)
-		return transport.Dest{Network: n, Addr: netip.AddrPortFrom(a, port)}, true
+		out = append(out, staticRoute{match: rt.Match, dest: transport.Dest{Network: n, Addr: netip.AddrPortFrom(a, port)}})
 	}
-	return transport.Dest{}, false
+	return out
 }
 
 // ours reports whether u names this server: a served domain, and no port
@@ -390,7 +501,7 @@ func (s *Server) local(host string) bool {
 // other request for a foreign domain only for an authenticated user.
 func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
 	if rs := r.Routes(); len(rs) > 0 {
-		if p := s.proxy.Load(); p != nil && p.RecordRoute != nil && rs[0].URI.Host == p.RecordRoute.Host && rs[0].URI.Port == p.RecordRoute.Port {
+		if p := s.proxy.Load(); p != nil && p.RecordRoute != nil && p.Ours(&rs[0].URI) && rs[0].URI.Port != 0 {
 			return true
 		}
 		return s.authed(ctx)
@@ -421,7 +532,7 @@ func (s *Server) sweep(ctx context.Context) {
 			return
 		case now := <-t.C:
 			if n, err := s.store.Expire(ctx, now); err != nil {
-				s.log.Warn("expiry sweep failed", "error", err)
+				s.log.Warn("expiry sweep failed", KeyError, err)
 			} else if n > 0 {
 				s.log.Debug("bindings expired", "count", n)
 			}
@@ -430,12 +541,9 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 func (s *Server) startAdmin() error {
-	host, _, err := net.SplitHostPort(s.cfg.Admin)
+	auth, err := newAdminAuth(s.cfg.AdminUser, s.cfg.AdminPassword)
 	if err != nil {
-		return fmt.Errorf("server: admin: %w", err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return errors.New("server: admin: only a loopback admin listener is supported (it has no TLS or login yet)")
+		return fmt.Errorf("server: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -449,17 +557,29 @@ func (s *Server) startAdmin() error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /registrations", s.serveRegistrations)
-	// /metrics is served on the loopback admin listener only (DESIGN.md).
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	// /registrations shows users: login always (DESIGN.md).
+	mux.Handle("GET /registrations", auth.require(http.HandlerFunc(s.serveRegistrations)))
+	// /metrics is open to loopback clients, login for the others.
+	mux.Handle("GET /metrics", auth.loopbackOr(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	l, err := net.Listen("tcp", s.cfg.Admin)
 	if err != nil {
 		return fmt.Errorf("server: admin: %w", err)
 	}
+	// Config.Validate made sure an admin listener off loopback has a
+	// certificate.
+	if s.cfg.AdminTLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.AdminTLS.Cert, s.cfg.AdminTLS.Key)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("server: admin tls: %w", err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	s.adminL = l
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.wg.Go(func() { _ = s.admin.Serve(l) })
-	s.log.Info("admin listening", "addr", l.Addr().String())
+	s.log.Info("admin listening", "addr", l.Addr().String(), "tls", s.cfg.AdminTLS.Cert != "")
 	return nil
 }
 

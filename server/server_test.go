@@ -104,7 +104,11 @@ func TestServeRegisterWithAuth(t *testing.T) {
 	if err := os.WriteFile(users, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, &Config{Listen: []string{"udp:127.0.0.1:0"}, Data: dir, Admin: "127.0.0.1:0", Users: users})
+	hash, err := hashAdminPassword("adminpw", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, &Config{Listen: []string{"udp:127.0.0.1:0"}, Data: dir, Admin: "127.0.0.1:0", Users: users, AdminUser: "root", AdminPassword: hash})
 	addr := udpAddr(t, s)
 	c := &stack.Client{}
 	defer c.Close()
@@ -121,7 +125,24 @@ func TestServeRegisterWithAuth(t *testing.T) {
 	if err := reg("s3cret"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + s.AdminAddr() + "/registrations")
+	// /registrations shows users: a login is required.
+	for _, pw := range []string{"", "wrong"} {
+		req, _ := http.NewRequest("GET", "http://"+s.AdminAddr()+"/registrations", nil)
+		if pw != "" {
+			req.SetBasicAuth("root", pw)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("/registrations with password %q: %d %q", pw, r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+s.AdminAddr()+"/registrations", nil)
+	req.SetBasicAuth("root", "adminpw")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

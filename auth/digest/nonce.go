@@ -29,18 +29,43 @@ const (
 
 var nonceEnc = base64.RawURLEncoding.Strict()
 
-func nonceMACOf(secret []byte, realm string, head []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write(head)
-	m.Write([]byte(realm))
-	return m.Sum(nil)[:nonceMAC]
+// nonceMACOf is HMAC-SHA-256(secret, head || realm) (RFC 2104) truncated
+// to nonceMAC bytes, computed on the stack: no allocation for a secret of
+// up to one block and a short realm, crypto/hmac otherwise.
+func nonceMACOf(secret []byte, realm string, head []byte) (mac [nonceMAC]byte) {
+	const block = 64 // SHA-256's block size
+	var buf [block + 256]byte
+	if len(secret) > block || len(head)+len(realm) > len(buf)-block {
+		m := hmac.New(sha256.New, secret)
+		m.Write(head)
+		m.Write([]byte(realm))
+		copy(mac[:], m.Sum(nil))
+		return mac
+	}
+	var key [block]byte
+	copy(key[:], secret)
+	for i := range block {
+		buf[i] = key[i] ^ 0x36
+	}
+	n := block + copy(buf[block:], head)
+	n += copy(buf[n:], realm)
+	inner := sha256.Sum256(buf[:n])
+	var outer [block + sha256.Size]byte
+	for i := range block {
+		outer[i] = key[i] ^ 0x5c
+	}
+	copy(outer[block:], inner[:])
+	sum := sha256.Sum256(outer[:])
+	copy(mac[:], sum[:])
+	return mac
 }
 
 func newNonce(secret []byte, realm string, now time.Time) string {
 	var b [nonceLen]byte
 	binary.BigEndian.PutUint64(b[:nonceTS], uint64(now.UnixNano()))
 	rand.Read(b[nonceTS : nonceTS+nonceRnd])
-	copy(b[nonceTS+nonceRnd:], nonceMACOf(secret, realm, b[:nonceTS+nonceRnd]))
+	mac := nonceMACOf(secret, realm, b[:nonceTS+nonceRnd])
+	copy(b[nonceTS+nonceRnd:], mac[:])
 	return nonceEnc.EncodeToString(b[:])
 }
 
@@ -54,7 +79,8 @@ func checkNonce(secret []byte, realm, nonce string) (issued time.Time, ok bool) 
 	if n, err := nonceEnc.Decode(b[:], []byte(nonce)); err != nil || n != nonceLen {
 		return time.Time{}, false
 	}
-	if !hmac.Equal(b[nonceTS+nonceRnd:], nonceMACOf(secret, realm, b[:nonceTS+nonceRnd])) {
+	mac := nonceMACOf(secret, realm, b[:nonceTS+nonceRnd])
+	if !hmac.Equal(b[nonceTS+nonceRnd:], mac[:]) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(b[:nonceTS]))), true

@@ -1,6 +1,10 @@
 package digest
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,6 +44,23 @@ func TestNonce(t *testing.T) {
 	for _, bad := range []string{"", "short", n + "A", n[:len(n)-1] + "=", string(make([]byte, nonceText))} {
 		if _, ok := checkNonce(secret, "r", bad); ok {
 			t.Errorf("checkNonce(%q) accepted", bad)
+		}
+	}
+}
+
+// TestNonceMACIsHMAC: the stack HMAC equals crypto/hmac's, for short and
+// long secrets and realms.
+func TestNonceMACIsHMAC(t *testing.T) {
+	for _, secret := range [][]byte{[]byte("k"), make([]byte, 32), make([]byte, 64), make([]byte, 65)} {
+		for _, realm := range []string{"", "example.com", strings.Repeat("r", 300)} {
+			head := []byte("0123456789abcdef")
+			m := hmac.New(sha256.New, secret)
+			m.Write(head)
+			m.Write([]byte(realm))
+			want := m.Sum(nil)[:nonceMAC]
+			if got := nonceMACOf(secret, realm, head); !bytes.Equal(got[:], want) {
+				t.Errorf("secret %d bytes, realm %d: %x, want %x", len(secret), len(realm), got, want)
+			}
 		}
 	}
 }

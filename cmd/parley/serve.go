@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -15,27 +20,32 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var configFile, data, admin, store, logLevel string
+	var configFile, data, admin, store, logLevel, proxyMode string
 	var listen []string
-	var benchAuth string
+	var benchAuth, cpuProfile string
 	var routes []string
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
-		Short: "Run the SIP server: registrar and location service (the proxy is being built)",
-		Long: `Serve runs Parley's server.
+		Short: "Run the SIP server: registrar, location service and proxy",
+		Long: `Serve runs Parley's server: a registrar, a location service and an RFC
+3261 §16 proxy (stateful by default, "proxy: {mode: stateless}" for
+§16.11).
 
 With no configuration it listens on UDP and TCP 127.0.0.1:5060, keeps
 bindings in ./parley-data (bbolt: a 200 to a REGISTER means the binding is on
 disk), serves the domains "localhost" and its listener addresses, and answers
-admin requests on http://127.0.0.1:9060 (/healthz, /readyz,
-/registrations). Registration is open then, with a warning — nothing off
-this machine can reach a loopback listener.
+admin requests on http://127.0.0.1:9060: /healthz and /readyz, /metrics
+(open to loopback clients) and /registrations (needs admin_user and
+admin_password, see "parley serve hash-password"). Registration is open
+then, with a warning — nothing off this machine can reach a loopback
+listener.
 
 A configuration file (--config, YAML) names listeners, domains, a users
 file of digest HA1 hashes (see "parley passwd"), the store (bolt, memory,
-redis), TLS certificates and registrar limits. A listener off loopback
-requires a users file unless the file says "auth: off". Errors are reported
-with their line.
+redis), TLS certificates, registrar limits, static routes, the proxy mode
+and the admin login and TLS. A listener off loopback requires a users file
+unless the file says "auth: off"; an admin listener off loopback requires
+admin_tls. Errors are reported with their line.
 
 SIGINT or SIGTERM stops the server gracefully.
 
@@ -66,6 +76,9 @@ configuration error.`,
 			}
 			if store != "" {
 				cfg.Store = store
+			}
+			if proxyMode != "" {
+				cfg.Proxy.Mode = proxyMode
 			}
 			for _, r := range routes {
 				match, to, ok := strings.Cut(r, "=")
@@ -98,6 +111,16 @@ configuration error.`,
 				}
 				srv.Users, srv.AuthAlgorithms = users, []digest.Algorithm{digest.MD5}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := srv.Start(ctx); err != nil {
@@ -114,14 +137,44 @@ configuration error.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(newHashPasswordCmd())
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "listener network:address, repeatable (default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060)")
 	cmd.Flags().StringVar(&data, "data", "", "directory of the bolt store (default ./parley-data)")
 	cmd.Flags().StringVar(&admin, "admin", "", `admin HTTP listener (default 127.0.0.1:9060, "off" to disable)`)
 	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
+	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "", "proxy mode: stateful (default) or stateless (RFC 3261 §16.11)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringArrayVar(&routes, "route", nil, "static route MATCH=URI, repeatable: requests for domain MATCH (* for all) go to URI")
 	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
 	_ = cmd.Flags().MarkHidden("bench-auth")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file until the server stops")
 	return cmd
+}
+
+// newHashPasswordCmd is `parley serve hash-password`: it reads a password
+// from standard input and prints the admin_password hash for it.
+func newHashPasswordCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash-password",
+		Short: "Print the admin_password hash of a password read from standard input",
+		Long: `Hash-password reads one line from standard input and prints its
+PBKDF2-SHA256 hash for the admin_password key of parley serve's
+configuration (with admin_user, the login of /registrations, and of
+/metrics for clients off loopback).`,
+		Example: `  printf '%s' 'correct horse' | parley serve hash-password`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			h, err := server.HashAdminPassword(strings.TrimRight(line, "\r\n"))
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), h)
+			return nil
+		},
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleysip/parley/server"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -69,6 +70,9 @@ func buildParley(t *testing.T) string {
 	return binPath
 }
 
+// The admin login of the servers these tests start.
+const adminUser, adminPassword = "root", "test-admin-password"
+
 type proc struct {
 	cmd   *exec.Cmd
 	admin string
@@ -78,7 +82,16 @@ type proc struct {
 func startServe(t *testing.T, bin, data string, sipPort, adminPort int) *proc {
 	t.Helper()
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("udp:127.0.0.1:%d", sipPort), "--data", data, "--admin", admin, "--log-level", "warn")
+	// /registrations needs the admin login (DESIGN.md).
+	cfg := filepath.Join(t.TempDir(), "parley.yaml")
+	hash, err := server.HashAdminPassword(adminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "admin_user: %s\nadmin_password: %q\n", adminUser, hash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", fmt.Sprintf("udp:127.0.0.1:%d", sipPort), "--data", data, "--admin", admin, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,11 +119,16 @@ func startServe(t *testing.T, bin, data string, sipPort, adminPort int) *proc {
 
 func registrations(t *testing.T, admin string) int {
 	t.Helper()
-	r, err := http.Get("http://" + admin + "/registrations")
+	req, _ := http.NewRequest("GET", "http://"+admin+"/registrations", nil)
+	req.SetBasicAuth(adminUser, adminPassword)
+	r, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("/registrations: %s", r.Status)
+	}
 	var body struct{ Registrations []json.RawMessage }
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		t.Fatal(err)

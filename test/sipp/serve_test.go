@@ -166,7 +166,8 @@ func TestSIPpServeParallelFork(t *testing.T) {
 // that answers 486 after a second and one with q=0.5 that answers 200. The
 // proxy tries the q=1.0 contact first and only then the other (§16.6); the
 // caller never sees the 486. The order is checked on SIPp's message traces:
-// the second contact receives its INVITE after the first sent its 486.
+// the second contact receives its INVITE a second after the first (which
+// waits a second before its 486), not at once as in a parallel fork.
 func TestSIPpServeSequentialFork(t *testing.T) {
 	_, addr := startServe(t, nil)
 	dir := t.TempDir()
@@ -178,10 +179,15 @@ func TestSIPpServeSequentialFork(t *testing.T) {
 	runSIPp(t, "serve_uac_call.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
 	waitOK(t, "busy UAS", waitA)
 	waitOK(t, "answering UAS", waitB)
+	// The busy UA waits a second before its 486: forked in parallel, both
+	// INVITEs would arrive within milliseconds of each other. (SIPp stamps
+	// a message it sends after sending it, so the 486's own stamp may
+	// trail the next INVITE's arrival by a fraction of a millisecond.)
+	busyGot := traceTime(t, busyTrace, "received", "INVITE ")
 	busySent := traceTime(t, busyTrace, "sent", "SIP/2.0 486")
 	inviteGot := traceTime(t, answerTrace, "received", "INVITE ")
-	if inviteGot.Before(busySent) {
-		t.Errorf("the q=0.5 contact got its INVITE at %v, before the q=1.0 contact answered 486 at %v", inviteGot, busySent)
+	if inviteGot.Sub(busyGot) < 900*time.Millisecond || inviteGot.Before(busySent.Add(-50*time.Millisecond)) {
+		t.Errorf("the q=0.5 contact got its INVITE at %v; the q=1.0 contact got its INVITE at %v and answered 486 at %v", inviteGot, busyGot, busySent)
 	}
 }
 
@@ -220,6 +226,15 @@ func TestSIPpServeRejects(t *testing.T) {
 	_, addr := startServe(t, nil)
 	registerContact(t, addr, "bob", "<sip:bob@127.0.0.1:9>")
 	runSIPp(t, "serve_uac_reject.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
+
+	// CANCEL through the stateless proxy: it follows the INVITE's way (to
+	// the same target; proxy.TestStatelessInviteCancel checks the branch),
+	// the callee's 200 and 487 come back by Via, and the caller's ACK of
+	// the 487 reaches the callee.
+	port2, waitUAS2 := uas(t, "serve_uas_cancel.xml", "-trace_msg", "-message_file", filepath.Join(t.TempDir(), "uas2.msg"))
+	registerContact(t, addr, "carol", fmt.Sprintf("<sip:carol@127.0.0.1:%d>", port2))
+	runSIPp(t, "serve_uac_cancel.xml", uac(addr, "-s", "carol", "-p", strconv.Itoa(freePort(t)))...)
+	waitOK(t, "cancelled UAS", waitUAS2)
 }
 
 // authServe starts parley serve with digest users u0…u4 (password
@@ -330,7 +345,8 @@ func traceMessage(t *testing.T, path, dir, start, substring string) string {
 // proxy sends no 100 (the caller's scenario accepts one only before the
 // 180, and the callee rings at once), and the callee sees the proxy's Via
 // with a branch computed from the request. A second INVITE to a user with
-// no binding is answered 404 statelessly.
+// no binding is answered 404 statelessly; a CANCEL and the ACK of the 487
+// follow their INVITE.
 func TestSIPpServeStateless(t *testing.T) {
 	_, addr := startServe(t, func(c *server.Config) { c.Proxy.Mode = "stateless" })
 	trace := filepath.Join(t.TempDir(), "uas.msg")
@@ -351,4 +367,13 @@ func TestSIPpServeStateless(t *testing.T) {
 		t.Error("the stateless proxy sent a 100 Trying")
 	}
 	runSIPp(t, "serve_uac_reject.xml", uac(addr, "-s", "bob", "-p", strconv.Itoa(freePort(t)))...)
+
+	// CANCEL through the stateless proxy: it follows the INVITE's way (to
+	// the same target; proxy.TestStatelessInviteCancel checks the branch),
+	// the callee's 200 and 487 come back by Via, and the caller's ACK of
+	// the 487 reaches the callee.
+	port2, waitUAS2 := uas(t, "serve_uas_cancel.xml", "-trace_msg", "-message_file", filepath.Join(t.TempDir(), "uas2.msg"))
+	registerContact(t, addr, "carol", fmt.Sprintf("<sip:carol@127.0.0.1:%d>", port2))
+	runSIPp(t, "serve_uac_cancel.xml", uac(addr, "-s", "carol", "-p", strconv.Itoa(freePort(t)))...)
+	waitOK(t, "cancelled UAS", waitUAS2)
 }
