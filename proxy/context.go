@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,7 +152,10 @@ func (rc *respContext) timerCFired(b *branch) {
 // runBranch is §16.6 steps 7 and 10 and §16.7 for one branch.
 func (rc *respContext) runBranch(ctx context.Context, b *branch) {
 	p := rc.p
-	opts := []stack.Option{stack.WithProvisional(func(res *sip.Response) { rc.provisional(b, res) })}
+	opts := []stack.Option{
+		stack.WithProvisional(func(res *sip.Response) { rc.provisional(b, res) }),
+		stack.WithRetryBranch(retryBranch),
+	}
 	if rc.invite() {
 		opts = append(opts, stack.WithAfterFinal(func(res *sip.Response) { rc.lateFinal(b, res) }))
 	}
@@ -407,4 +411,14 @@ func best(finals []*sip.Response) *sip.Response {
 		}
 	}
 	return res
+}
+
+// retryBranch is the branch of a request sent again to the next address of
+// the same target (RFC 3263 failover): new, but with the loop-detection
+// part of prev kept (§16.6 step 8), so that a loop is still recognised.
+func retryBranch(prev string) string {
+	if ourBranch(prev) {
+		return sip.NewBranch() + prev[strings.LastIndex(prev, loopSep):]
+	}
+	return sip.NewBranch()
 }

@@ -860,3 +860,18 @@ func TestForwardOverTCP(t *testing.T) {
 		t.Errorf("proxy Via %v", v)
 	}
 }
+
+// TestRetryBranch: a request sent again to the next address of a target
+// gets a new branch that keeps the loop-detection hash (§16.6 step 8), so
+// that a loop through a failed-over hop is still detected.
+func TestRetryBranch(t *testing.T) {
+	hash := strings.Repeat("a1", loopHashLen/2)
+	first := sip.NewBranch() + loopSep + hash
+	next := retryBranch(first)
+	if next == first || !ourBranch(next) || !strings.HasSuffix(next, loopSep+hash) {
+		t.Fatalf("retryBranch(%q) = %q, want a new branch with the same loop hash", first, next)
+	}
+	if other := retryBranch("z9hG4bKforeign"); other == "z9hG4bKforeign" || !strings.HasPrefix(other, sip.MagicCookie) {
+		t.Fatalf("retryBranch of a foreign branch = %q", other)
+	}
+}
