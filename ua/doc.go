@@ -4,8 +4,9 @@
 // Sessions — the call API:
 //
 //   - [UA] binds a stack.Server and Client to a [Capabilities] registry
-//     (Allow, Supported, Accept, Recv-Info; the §8.2 checks of [Validate],
-//     OPTIONS answered from it, §11.2) and holds the dialogs (package
+//     (Allow, Supported, Accept, Recv-Info; the §8.2 checks of [Validate]:
+//     501/405, 416, 483, 482, 420, 421, 415, 406; OPTIONS answered from
+//     it, §11.2) and holds the dialogs (package
 //     dialog) of its sessions. Attach installs its handlers; Close stops
 //     its background work.
 //   - [Session] is one call, the INVITE usage of a dialog (RFC 5057).

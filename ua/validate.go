@@ -29,6 +29,29 @@ type Capabilities struct {
 	// InfoPackages are the Info Packages this UA is willing to receive
 	// (RFC 6086 §5: Recv-Info); an INFO for another one gets 469.
 	InfoPackages []string
+	// Required are the extensions this UA insists on, by method: a request
+	// of that method whose Supported and Require lack one of them gets 421
+	// Extension Required with a Require listing them (§21.4.16; e.g. RFC
+	// 3262 §3 for a UAS that will only send reliable provisionals). Set it
+	// with [Capabilities.AddRequired].
+	Required map[sip.Method][]string
+	// Local reports whether a Request-URI identifies this UA. A request for
+	// another target would have to be forwarded, so with Max-Forwards 0 it
+	// gets 483 Too Many Hops (§8.2 with §16.3 step 3, RFC 4475 §3.3.1's
+	// application case); OPTIONS for another target too (§11, only a target
+	// answers OPTIONS with Max-Forwards 0). Nil means every Request-URI is
+	// this UA's.
+	Local func(sip.URI) bool
+}
+
+// AddRequired makes tags required of requests of method m (421, §21.4.16);
+// they are registered as supported too.
+func (c *Capabilities) AddRequired(m sip.Method, tags ...string) {
+	if c.Required == nil {
+		c.Required = map[sip.Method][]string{}
+	}
+	c.Required[m] = addUnique(c.Required[m], tags...)
+	c.AddOptionTags(tags...)
 }
 
 // addUnique appends the values of add not yet in list (compared without
@@ -173,10 +196,13 @@ func (c *Capabilities) accepts(ct string) bool {
 //     Not Allowed, both with Allow;
 //   - §8.2.2.1: a Request-URI scheme other than sip, sips or tel gets 416
 //     (RFC 4475 §3.3.2, §3.3.3);
+//   - with [Capabilities.Local] set, a request for another target with
+//     Max-Forwards 0 gets 483 (§16.3 step 3);
 //   - §8.2.2.2: a merged request (same From tag, Call-ID and CSeq as a
 //     live transaction, another branch, no To tag) gets 482;
 //   - §8.2.2.3: a Require with an unsupported option tag gets 420 with
-//     Unsupported listing them (RFC 4475 §3.3.5);
+//     Unsupported listing them (RFC 4475 §3.3.5); a request lacking an
+//     extension in [Capabilities.Required] gets 421 with Require;
 //   - §8.2.3: a body of a type not in Accept gets 415 with Accept (RFC
 //     4475 §3.3.6), a Content-Encoding other than identity 415 with
 //     Accept-Encoding, and an INVITE whose Accept excludes every type this UA
@@ -227,6 +253,15 @@ func (c *Capabilities) check(r *sip.Request, layer *transaction.Layer) *sip.Resp
 	if !r.URI.Known() {
 		return sip.NewResponse(r, sip.StatusUnsupportedURIScheme)
 	}
+	// A request this UA would have to forward, with no hops left (§16.3
+	// step 3: "If the request does not contain a Max-Forwards header field
+	// ... If the Max-Forwards value is 0 ... the element MUST NOT forward
+	// the request ... and MUST return a 483").
+	if c.Local != nil && !c.Local(r.URI) {
+		if mf, ok := r.MaxForwards(); ok && mf == 0 {
+			return sip.NewResponse(r, sip.StatusTooManyHops)
+		}
+	}
 	// §8.2.2.2: "If the request has no tag in the To header field, the UAS
 	// core MUST check the request against ongoing transactions. If the From
 	// tag, Call-ID, and CSeq exactly match those associated with an ongoing
@@ -249,6 +284,23 @@ func (c *Capabilities) check(r *sip.Request, layer *transaction.Layer) *sip.Resp
 		if len(unsupported) > 0 {
 			res := sip.NewResponse(r, sip.StatusBadExtension)
 			_ = res.Add(string(sip.HeaderUnsupported), strings.Join(unsupported, ", "))
+			return res
+		}
+	}
+	// §21.4.16: "The UAS needs a particular extension to process the
+	// request, but this extension is not listed in a Supported header field
+	// in the request. Responses with this status code MUST contain a
+	// Require header field listing the required extensions."
+	if need := c.Required[r.Method]; len(need) > 0 {
+		var missing []string
+		for _, tag := range need {
+			if !r.HasOptionTag(string(sip.HeaderSupported), tag) && !r.HasOptionTag(string(sip.HeaderRequire), tag) {
+				missing = append(missing, tag)
+			}
+		}
+		if len(missing) > 0 {
+			res := sip.NewResponse(r, sip.StatusExtensionRequired)
+			_ = res.Add(string(sip.HeaderRequire), strings.Join(missing, ", "))
 			return res
 		}
 	}
