@@ -4,6 +4,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/parleysip/parley/internal/abnf"
@@ -227,8 +228,8 @@ func (h *Header) appendTyped(b []byte, f *field, k int) []byte {
 			return h.rr[k].AppendTo(b)
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			return h.contact[k].AppendTo(b)
+		if cs := h.Contacts(); k < len(cs) {
+			return cs[k].AppendTo(b)
 		}
 	case hdrFrom:
 		return h.from.AppendTo(b)
@@ -260,8 +261,8 @@ func (h *Header) typedLen(f *field, k int) int {
 			return h.rr[k].Len()
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			return h.contact[k].Len()
+		if cs := h.Contacts(); k < len(cs) {
+			return cs[k].Len()
 		}
 	case hdrFrom:
 		return h.from.Len()
@@ -330,14 +331,30 @@ type Header struct {
 	contentType   string
 	has           uint8
 	nextGrp       uint8
+	// lazy has lazyContact while the Contact values of a parsed message
+	// are not decoded yet: they were validated by the parser, and the
+	// first call of Contacts decodes them from their fields into cbox.
+	// contact is then unused until a change to the Contact values, which
+	// takes the decoded values into contact first (materializeContacts).
+	lazy uint8
+	cbox atomic.Pointer[contactBox]
 
-	// Inline storage for what nearly every message has: one Via, one
-	// Contact and 16 fields. Further Vias, Route and Record-Route get
-	// storage when they appear: keeping the struct at 1280 bytes (an
-	// allocation size class) costs less than the allocation they need.
-	fieldArr   [16]field
-	viaArr     [1]Via
-	contactArr [1]Contact
+	// Inline storage for what nearly every message has: one Via and 16
+	// fields. Further Vias, Route and Record-Route get storage when they
+	// appear: keeping the struct small (an allocation size class) costs
+	// less than the allocation they need.
+	fieldArr [16]field
+	viaArr   [1]Via
+}
+
+// lazyContact in Header.lazy: the Contact values are decoded on demand.
+const lazyContact uint8 = 1
+
+// contactBox holds lazily decoded Contact values; one (the common case)
+// fits in the same allocation.
+type contactBox struct {
+	s   []Contact
+	one [1]Contact
 }
 
 const (
@@ -353,7 +370,9 @@ func (h *Header) init() {
 	h.via = h.viaArr[:0]
 	h.route = nil
 	h.rr = nil
-	h.contact = h.contactArr[:0]
+	h.contact = nil
+	h.lazy = 0
+	h.cbox.Store(nil)
 	h.maxForwards = -1
 	h.contentLength = -1
 }
@@ -414,8 +433,70 @@ func (h *Header) Routes() []NameAddr { return h.route }
 // RecordRoutes returns the Record-Route values in order (read-only).
 func (h *Header) RecordRoutes() []NameAddr { return h.rr }
 
-// Contacts returns the Contact values in order (read-only).
-func (h *Header) Contacts() []Contact { return h.contact }
+// Contacts returns the Contact values in order (read-only). Those of a
+// parsed message are decoded on the first call (the parser only checks
+// them); concurrent calls are safe and return the same values.
+func (h *Header) Contacts() []Contact {
+	if h.lazy&lazyContact == 0 {
+		return h.contact
+	}
+	return h.lazyContacts()
+}
+
+// lazyContacts returns the decoded Contact values of a parsed message,
+// decoding them once. Several goroutines may race here: each decodes, and
+// the first to publish its values wins.
+func (h *Header) lazyContacts() []Contact {
+	if b := h.cbox.Load(); b != nil {
+		return b.s
+	}
+	b := h.decodeContacts()
+	if !h.cbox.CompareAndSwap(nil, b) {
+		b = h.cbox.Load()
+	}
+	return b.s
+}
+
+// decodeContacts parses the value of every Contact field. The parser
+// validated each one, so none fails.
+func (h *Header) decodeContacts() *contactBox {
+	b := new(contactBox)
+	n := 0
+	for i := range h.fields {
+		if h.fields[i].id == hdrContact {
+			n++
+		}
+	}
+	if n <= len(b.one) {
+		b.s = b.one[:0:n]
+	} else {
+		b.s = make([]Contact, 0, n)
+	}
+	for i := range h.fields {
+		f := &h.fields[i]
+		if f.id != hdrContact {
+			continue
+		}
+		b.s = append(b.s, Contact{})
+		if err := parseContact(&b.s[len(b.s)-1], h.fvalue(f)); err != nil {
+			// Unreachable: only validated values have a field.
+			b.s[len(b.s)-1] = Contact{}
+		}
+	}
+	return b
+}
+
+// materializeContacts takes lazily decoded Contact values into h.contact
+// before they are changed, so that a change is never undone by a later
+// decode.
+func (h *Header) materializeContacts() {
+	if h.lazy&lazyContact == 0 {
+		return
+	}
+	h.contact = h.lazyContacts()
+	h.lazy &^= lazyContact
+	h.cbox.Store(nil)
+}
 
 // Get returns the value of the first field called name (any case or
 // compact form), as written, or "". For a comma-separated list written on
@@ -608,6 +689,9 @@ func (h *Header) Del(name string) {
 	case hdrRecordRoute:
 		h.rr = h.rr[:0]
 	case hdrContact:
+		// Nothing left to decode.
+		h.lazy &^= lazyContact
+		h.cbox.Store(nil)
 		h.contact = h.contact[:0]
 	case hdrFrom:
 		h.from, h.has = NameAddr{}, h.has&^hasFrom
@@ -692,7 +776,7 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 					k++
 				}
 			}
-			if err := h.insertTyped(id, k, v); err != nil {
+			if err := h.insertTyped(id, k, v, line != ""); err != nil {
 				// A Via whose sent-by parsed is kept (with the line as
 				// received) so that a 400 can still be routed back and echo
 				// it (RFC 4475 §3.1.2.1).
@@ -744,7 +828,10 @@ func splitListStrict(s string) iter.Seq[string] {
 	}
 }
 
-func (h *Header) insertTyped(id hdrID, k int, v string) error {
+// insertTyped parses v and inserts it as the k-th value of header id;
+// parsed (the parser's call) only checks a Contact, which is decoded on
+// demand.
+func (h *Header) insertTyped(id hdrID, k int, v string, parsed bool) error {
 	switch id {
 	case hdrVia:
 		var x Via
@@ -774,6 +861,11 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 		if err := parseContact(&x, v); err != nil {
 			return err
 		}
+		if parsed {
+			h.lazy |= lazyContact
+			return nil
+		}
+		h.materializeContacts()
 		h.contact = insertAt(h.contact, k, x)
 	}
 	return nil
@@ -1029,6 +1121,10 @@ func (h *Header) removeFirst(id hdrID) bool {
 	if i < 0 {
 		return false
 	}
+	if id == hdrContact {
+		// Decoded from the fields as they are before the removal.
+		h.materializeContacts()
+	}
 	h.ungroup(h.fields[i].grp)
 	copy(h.fields[i:], h.fields[i+1:])
 	h.fields[len(h.fields)-1] = field{}
@@ -1139,11 +1235,11 @@ func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
 			return canonNA(h.rr[k])
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			if h.contact[k].Star {
+		if cs := h.Contacts(); k < len(cs) {
+			if cs[k].Star {
 				return append(b, '*')
 			}
-			return canonNA(h.contact[k].NameAddr)
+			return canonNA(cs[k].NameAddr)
 		}
 	case hdrFrom:
 		if h.has&hasFrom != 0 {
@@ -1204,6 +1300,8 @@ func (h *Header) copyFrom(src *Header) {
 	h.route = append(h.route, src.route...)
 	h.rr = append(h.rr, src.rr...)
 	h.contact = append(h.contact, src.contact...)
+	// Lazy Contact values are decoded again from the shared text.
+	h.lazy = src.lazy
 	h.from, h.to, h.callID, h.cseq = src.from, src.to, src.callID, src.cseq
 	h.maxForwards, h.contentLength, h.contentType = src.maxForwards, src.contentLength, src.contentType
 	h.has, h.nextGrp = src.has, src.nextGrp
