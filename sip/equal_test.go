@@ -46,7 +46,7 @@ func sameMessage(a, b Message) error {
 		return fmt.Errorf("Via %+v != %+v", ha.via, hb.via)
 	}
 	for _, p := range [][2]any{
-		{ha.from, hb.from}, {ha.to, hb.to}, {ha.callID, hb.callID}, {ha.cseq, hb.cseq},
+		{ha.From(), hb.From()}, {ha.To(), hb.To()}, {ha.callID, hb.callID}, {ha.cseq, hb.cseq},
 		{ha.maxForwards, hb.maxForwards}, {ha.contentType, hb.contentType},
 		{len(ha.route), len(hb.route)}, {len(ha.rr), len(hb.rr)}, {len(ha.Contacts()), len(hb.Contacts())},
 	} {

@@ -232,9 +232,9 @@ func (h *Header) appendTyped(b []byte, f *field, k int) []byte {
 			return cs[k].AppendTo(b)
 		}
 	case hdrFrom:
-		return h.from.AppendTo(b)
+		return h.from.appendTo(b)
 	case hdrTo:
-		return h.to.AppendTo(b)
+		return h.to.appendTo(b)
 	case hdrCSeq:
 		return h.cseq.AppendTo(b)
 	case hdrMaxForwards:
@@ -265,9 +265,9 @@ func (h *Header) typedLen(f *field, k int) int {
 			return cs[k].Len()
 		}
 	case hdrFrom:
-		return h.from.Len()
+		return h.from.wireLen()
 	case hdrTo:
-		return h.to.Len()
+		return h.to.wireLen()
 	case hdrCSeq:
 		return decLen(uint64(h.cseq.Seq)) + 1 + len(h.cseq.Method)
 	case hdrMaxForwards:
@@ -321,8 +321,10 @@ type Header struct {
 	route   []NameAddr
 	rr      []NameAddr
 	contact []Contact
-	from    NameAddr
-	to      NameAddr
+	// from and to are decoded on first access; set holds values set
+	// through the API (nil until then for a parsed message).
+	from, to lazyAddr
+	set      *addrPair
 	callID  string
 	cseq    CSeq
 	// maxForwards and contentLength are -1 when the header is absent.
@@ -399,7 +401,7 @@ func (h *Header) From() *NameAddr {
 	if h.has&hasFrom == 0 {
 		return nil
 	}
-	return &h.from
+	return h.from.get()
 }
 
 // To returns the To value, or nil when absent (read-only).
@@ -407,8 +409,14 @@ func (h *Header) To() *NameAddr {
 	if h.has&hasTo == 0 {
 		return nil
 	}
-	return &h.to
+	return h.to.get()
 }
+
+// FromTag returns the From tag (§19.3), or "", without decoding From.
+func (h *Header) FromTag() string { return h.from.tag }
+
+// ToTag returns the To tag (§19.3), or "", without decoding To.
+func (h *Header) ToTag() string { return h.to.tag }
 
 // CallID returns the Call-ID, or "".
 func (h *Header) CallID() string { return h.callID }
@@ -694,9 +702,11 @@ func (h *Header) Del(name string) {
 		h.cbox.Store(nil)
 		h.contact = h.contact[:0]
 	case hdrFrom:
-		h.from, h.has = NameAddr{}, h.has&^hasFrom
+		h.from.reset()
+		h.has &^= hasFrom
 	case hdrTo:
-		h.to, h.has = NameAddr{}, h.has&^hasTo
+		h.to.reset()
+		h.has &^= hasTo
 	case hdrCallID:
 		h.callID, h.has = "", h.has&^hasCallID
 	case hdrCSeq:
@@ -900,13 +910,13 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.has&flag != 0 {
 			return errDuplicate
 		}
-		// Parsed in place: a NameAddr is large, and copying one into the
-		// heap costs write barriers.
-		// *dst is zero: it is reset whenever its flag is cleared.
-		if err := parseNameAddr(dst, value); err != nil {
-			*dst = NameAddr{}
+		// Checked now, decoded on first access (From, To): a decoded
+		// NameAddr would add 168 bytes to every message.
+		var x NameAddr
+		if err := parseNameAddr(&x, value); err != nil {
 			return err
 		}
+		dst.setRaw(value, &x)
 		h.has |= flag
 	case hdrCallID:
 		if h.has&hasCallID != 0 {
@@ -983,14 +993,14 @@ func (h *Header) setField(id hdrID, value string) {
 
 // SetFrom replaces the From header.
 func (h *Header) SetFrom(n NameAddr) {
-	h.from = n
+	h.from.set(h.slot(false), n)
 	h.has |= hasFrom
 	h.setTyped(hdrFrom)
 }
 
 // SetTo replaces the To header.
 func (h *Header) SetTo(n NameAddr) {
-	h.to = n
+	h.to.set(h.slot(true), n)
 	h.has |= hasTo
 	h.setTyped(hdrTo)
 }
@@ -998,7 +1008,19 @@ func (h *Header) SetTo(n NameAddr) {
 // SetToTag sets the tag parameter of To, as a UAS does in its responses
 // (§8.2.6.2).
 func (h *Header) SetToTag(tag string) {
-	n := h.to
+	if h.has&hasTo != 0 && h.to.p.Load() == nil && !h.to.tagged && abnf.IsTokenString(tag) {
+		// A To as written without a tag: the tag goes after it, where a
+		// decoded value would have it too (its header parameters come
+		// last, also for an addr-spec written without <>, §20.10).
+		raw := h.to.raw + ";tag=" + tag
+		h.to.raw, h.to.tag, h.to.tagged = raw, raw[len(raw)-len(tag):], true
+		h.setTyped(hdrTo)
+		return
+	}
+	var n NameAddr
+	if h.has&hasTo != 0 {
+		n = *h.to.get()
+	}
 	n.Params = n.Params.Set("tag", tag)
 	h.SetTo(n)
 }
@@ -1243,11 +1265,11 @@ func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
 		}
 	case hdrFrom:
 		if h.has&hasFrom != 0 {
-			return canonNA(h.from)
+			return canonNA(*h.from.get())
 		}
 	case hdrTo:
 		if h.has&hasTo != 0 {
-			return canonNA(h.to)
+			return canonNA(*h.to.get())
 		}
 	case hdrCSeq:
 		if h.has&hasCSeq != 0 {
@@ -1302,7 +1324,9 @@ func (h *Header) copyFrom(src *Header) {
 	h.contact = append(h.contact, src.contact...)
 	// Lazy Contact values are decoded again from the shared text.
 	h.lazy = src.lazy
-	h.from, h.to, h.callID, h.cseq = src.from, src.to, src.callID, src.cseq
+	copyAddr(h, &h.from, src, &src.from, false)
+	copyAddr(h, &h.to, src, &src.to, true)
+	h.callID, h.cseq = src.callID, src.cseq
 	h.maxForwards, h.contentLength, h.contentType = src.maxForwards, src.contentLength, src.contentType
 	h.has, h.nextGrp = src.has, src.nextGrp
 }

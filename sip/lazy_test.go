@@ -122,3 +122,112 @@ func TestLazyContactsCloneAndConcurrentReads(t *testing.T) {
 		t.Error("a change to the clone reached the original")
 	}
 }
+
+func TestLazyFromToTags(t *testing.T) {
+	r := mustParseRequest(t, inviteMsg)
+	if r.from.p.Load() != nil || r.to.p.Load() != nil {
+		t.Fatal("From/To decoded by the parser")
+	}
+	if r.FromTag() != "1928301774" || r.ToTag() != "" {
+		t.Errorf("tags %q %q", r.FromTag(), r.ToTag())
+	}
+	if n := testing.AllocsPerRun(10, func() { _, _ = r.FromTag(), r.ToTag() }); n != 0 {
+		t.Errorf("tag reads allocate %v times", n)
+	}
+	if r.from.p.Load() != nil {
+		t.Error("tag read decoded From")
+	}
+	f := r.From()
+	if f.Display != "Alice" || f.URI.Host != "atlanta.com" || f.Tag() != "1928301774" || r.From() != f {
+		t.Errorf("From %+v", f)
+	}
+	if s := r.String(); s != inviteMsg {
+		t.Errorf("round trip after decode:\n%s", s)
+	}
+}
+
+func TestLazyFromToSetWinsAndCopies(t *testing.T) {
+	r := mustParseRequest(t, inviteMsg)
+	_ = r.To() // decoded, then replaced
+	r.SetTo(NameAddr{URI: URI{Scheme: "sip", User: "carol", Host: "c.example"}, Params: ";tag=9"})
+	if r.To().URI.User != "carol" || r.ToTag() != "9" {
+		t.Errorf("SetTo after decode: %+v tag %q", r.To(), r.ToTag())
+	}
+	r = mustParseRequest(t, inviteMsg)
+	if err := r.Set("From", "<sip:dave@d.example>;tag=x1"); err != nil {
+		t.Fatal(err)
+	}
+	if r.From().URI.User != "dave" || r.FromTag() != "x1" {
+		t.Errorf("Set From: %+v tag %q", r.From(), r.FromTag())
+	}
+	r.Del("From")
+	if r.From() != nil || r.FromTag() != "" {
+		t.Error("Del From left a value")
+	}
+
+	// A response to a parsed request: the To tag goes after the value as
+	// written, To stays undecoded, and the message reads back the same.
+	req := mustParseRequest(t, inviteMsg)
+	res := NewResponse(req, StatusOK)
+	if res.to.p.Load() != nil || res.ToTag() == "" || req.ToTag() != "" {
+		t.Fatalf("response To tag %q (decoded %v), request's %q", res.ToTag(), res.to.p.Load() != nil, req.ToTag())
+	}
+	back, err := Parse([]byte(res.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameMessage(res, back); err != nil {
+		t.Error(err)
+	}
+	if back.Headers().To().URI.User != "bob" || back.Headers().ToTag() != res.ToTag() || res.To().Tag() != res.ToTag() {
+		t.Errorf("response To %v", back.Headers().To())
+	}
+
+	// A built request's values are its own: a clone and a response copy
+	// them, and a later change of the original reaches neither.
+	b := NewRequest(INVITE, URI{Scheme: "sip", Host: "b.example"})
+	b.SetFrom(NameAddr{URI: URI{Scheme: "sip", User: "a", Host: "a.example"}, Params: ";tag=f"})
+	b.SetTo(NameAddr{URI: URI{Scheme: "sip", User: "b", Host: "b.example"}})
+	b.SetCallID("c@x")
+	b.SetCSeq(CSeq{Seq: 1, Method: INVITE})
+	c := b.Clone()
+	resp := NewResponse(b, StatusRinging)
+	b.SetFrom(NameAddr{URI: URI{Scheme: "sip", User: "z", Host: "z.example"}})
+	b.SetToTag("t2")
+	if c.From().URI.User != "a" || c.FromTag() != "f" || c.ToTag() != "" {
+		t.Errorf("clone changed with the original: %v %v", c.From(), c.To())
+	}
+	if resp.From().URI.User != "a" || resp.ToTag() == "" || resp.ToTag() == "t2" || resp.To().URI.User != "b" {
+		t.Errorf("response changed with the request: %v %v", resp.From(), resp.To())
+	}
+	if b.ToTag() != "t2" || b.To().Tag() != "t2" || b.FromTag() != "" {
+		t.Errorf("request after changes: %v %v", b.From(), b.To())
+	}
+}
+
+func TestLazyFromToConcurrentReads(t *testing.T) {
+	r := mustParseRequest(t, inviteMsg)
+	c := r.Clone()
+	var wg sync.WaitGroup
+	ptrs := make([]*NameAddr, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := r
+			if i%2 == 1 {
+				m = c
+			}
+			ptrs[i] = m.To()
+			if m.From().Tag() != "1928301774" || m.To().URI.User != "bob" {
+				t.Errorf("concurrent From/To: %v %v", m.From(), m.To())
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 2; i < 8; i++ {
+		if ptrs[i] != ptrs[i%2] {
+			t.Errorf("goroutine %d got another To value than goroutine %d", i, i%2)
+		}
+	}
+}

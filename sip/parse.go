@@ -380,7 +380,7 @@ func (p *parser) checkRequest(r *Request, off int) {
 
 func (p *parser) checkResponse(r *Response, off int) {
 	h := &r.Header
-	if len(h.via) == 0 || h.From() == nil || h.To() == nil || h.callID == "" || h.has&hasCSeq == 0 {
+	if len(h.via) == 0 || h.has&hasFrom == 0 || h.has&hasTo == 0 || h.callID == "" || h.has&hasCSeq == 0 {
 		p.fail(StatusBadRequest, "response lacks Via, From, To, Call-ID or CSeq", "", off)
 	}
 }
