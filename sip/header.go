@@ -4,7 +4,6 @@ import (
 	"iter"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/parleysip/parley/internal/abnf"
@@ -325,8 +324,8 @@ type Header struct {
 	// through the API (nil until then for a parsed message).
 	from, to lazyAddr
 	set      *addrPair
-	callID  string
-	cseq    CSeq
+	callID   string
+	cseq     CSeq
 	// maxForwards and contentLength are -1 when the header is absent.
 	maxForwards   int
 	contentLength int
@@ -339,7 +338,7 @@ type Header struct {
 	// contact is then unused until a change to the Contact values, which
 	// takes the decoded values into contact first (materializeContacts).
 	lazy uint8
-	cbox atomic.Pointer[contactBox]
+	cbox ptr[contactBox]
 
 	// Inline storage for what nearly every message has: one Via and 16
 	// fields. Further Vias, Route and Record-Route get storage when they

@@ -1,6 +1,9 @@
 package sip
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // lazyAddr is the From or To value of a message. A parsed value is kept
 // as written (raw), checked by the parser, with its tag parameter found
@@ -18,7 +21,7 @@ type lazyAddr struct {
 	tagged bool
 	// p is the decoded value (never changed once published, so shared by
 	// copies) or the set value in the owning message's addrPair.
-	p atomic.Pointer[NameAddr]
+	p ptr[NameAddr]
 }
 
 // addrPair is the storage of set From and To values.
@@ -101,4 +104,15 @@ func (a *lazyAddr) wireLen() int {
 		return p.Len()
 	}
 	return len(a.raw)
+}
+
+// ptr is an atomic pointer without atomic.Pointer's copy guard: a message
+// may be copied by value (a shallow copy, as the server's router makes to
+// look up another URI), which then shares what was decoded.
+type ptr[T any] struct{ v unsafe.Pointer }
+
+func (p *ptr[T]) Load() *T   { return (*T)(atomic.LoadPointer(&p.v)) }
+func (p *ptr[T]) Store(x *T) { atomic.StorePointer(&p.v, unsafe.Pointer(x)) }
+func (p *ptr[T]) CompareAndSwap(old, x *T) bool {
+	return atomic.CompareAndSwapPointer(&p.v, unsafe.Pointer(old), unsafe.Pointer(x))
 }
