@@ -92,11 +92,11 @@ func statelessBranch(key []byte, req *sip.Request) string {
 		if v != nil {
 			field(string(v.AppendTo(nil)))
 		}
-		if t := req.To(); t != nil {
-			field(t.Tag())
+		if req.Has(string(sip.HeaderTo)) {
+			field(req.ToTag())
 		}
-		if f := req.From(); f != nil {
-			field(f.Tag())
+		if req.Has(string(sip.HeaderFrom)) {
+			field(req.FromTag())
 		}
 		field(req.CallID())
 		cs, _ := req.CSeq()

@@ -342,16 +342,9 @@ func (p *Proxy) loopHash(req *sip.Request) string {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	if t := req.To(); t != nil {
-		field(t.Tag())
-	} else {
-		field("")
-	}
-	if f := req.From(); f != nil {
-		field(f.Tag())
-	} else {
-		field("")
-	}
+	// The tags read without decoding From and To ("" when absent).
+	field(req.ToTag())
+	field(req.FromTag())
 	field(req.CallID())
 	field(req.URI.String())
 	cs, _ := req.CSeq()
