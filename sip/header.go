@@ -299,8 +299,9 @@ func (h *Header) setValue(f *field, value string) {
 // received, plus typed values of the headers a transaction, dialog or
 // proxy reads on every message (Via, From, To, Call-ID, CSeq,
 // Max-Forwards, Route, Record-Route, Contact, Content-Length,
-// Content-Type), parsed once by the codec. Any other header is kept as
-// written and parsed on typed access.
+// Content-Type), checked by the parser and decoded once (From, To and
+// Contact on first access). Any other header is kept as written and parsed
+// on typed access.
 //
 // Typed accessors return pointers into the message: treat them as
 // read-only and change headers with the Set/Add/Prepend/Remove methods,
