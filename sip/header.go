@@ -373,8 +373,6 @@ func (h *Header) init() {
 	h.route = nil
 	h.rr = nil
 	h.contact = nil
-	h.lazy = 0
-	h.cbox.Store(nil)
 	h.maxForwards = -1
 	h.contentLength = -1
 }

@@ -50,7 +50,11 @@ func (a *lazyAddr) get() *NameAddr {
 func (a *lazyAddr) setRaw(raw string, n *NameAddr) {
 	a.raw = raw
 	a.tag, a.tagged = n.Params.Get("tag")
-	a.p.Store(nil)
+	if a.p.Load() != nil {
+		// No atomic store (a locked instruction) on the parser's path,
+		// where p is still nil.
+		a.p.Store(nil)
+	}
 }
 
 // set stores n in slot, the message's own storage for it.
