@@ -110,11 +110,11 @@ func statelessVia(k *keyedHash, req *sip.Request) string {
 			h.buf = v.AppendTo(h.buf)
 			h.buf = strconv.AppendInt(h.buf, int64(len(h.buf)-mark), 10)
 		}
-		if t := req.To(); t != nil {
-			h.field(t.Tag())
+		if req.Has(string(sip.HeaderTo)) {
+			h.field(req.ToTag())
 		}
-		if f := req.From(); f != nil {
-			h.field(f.Tag())
+		if req.Has(string(sip.HeaderFrom)) {
+			h.field(req.FromTag())
 		}
 		h.field(req.CallID())
 		cs, _ := req.CSeq()

@@ -366,16 +366,9 @@ func (p *Proxy) validate(req *sip.Request, loop string) *sip.Response {
 func (p *Proxy) loopHash(req *sip.Request) string {
 	h := p.hashes.get()
 	defer p.hashes.put(h)
-	if t := req.To(); t != nil {
-		h.field(t.Tag())
-	} else {
-		h.field("")
-	}
-	if f := req.From(); f != nil {
-		h.field(f.Tag())
-	} else {
-		h.field("")
-	}
+	// The tags read without decoding From and To ("" when absent).
+	h.field(req.ToTag())
+	h.field(req.FromTag())
 	h.field(req.CallID())
 	h.fieldURI(&req.URI)
 	cs, _ := req.CSeq()

@@ -35,6 +35,40 @@ func BenchmarkReadBranchCallIDCSeq(b *testing.B) {
 	_ = n
 }
 
+// BenchmarkParseReadTags is what the transaction layer reads of every
+// message: branch, Call-ID, CSeq and both tags, From and To undecoded.
+func BenchmarkParseReadTags(b *testing.B) {
+	data := []byte(inviteMsg)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		m, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := m.Headers()
+		n += len(h.TopVia().Branch()) + len(h.CallID()) + len(h.FromTag()) + len(h.ToTag())
+	}
+	_ = n
+}
+
+// BenchmarkParseDecodeFromToContact adds what a dialog layer reads: the
+// From, To and Contact values, decoded on first access.
+func BenchmarkParseDecodeFromToContact(b *testing.B) {
+	data := []byte(inviteMsg)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		m, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := m.Headers()
+		n += len(h.From().URI.Host) + len(h.To().URI.Host) + len(h.Contacts()[0].URI.Host)
+	}
+	_ = n
+}
+
 // Benchmarks of the scanners the parser spends its time in, one per hot
 // header shape of the bench/ fixtures.
 

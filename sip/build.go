@@ -9,8 +9,15 @@ import (
 // no header fields; the caller adds Via, From, To, Call-ID, CSeq and
 // Max-Forwards (§8.1.1) — the ua package does that for user agents.
 func NewRequest(method Method, uri URI) *Request {
-	r := &Request{Method: method, URI: uri}
+	// A built request gets its From and To set: their storage comes in
+	// the same allocation.
+	b := &struct {
+		r    Request
+		pair addrPair
+	}{r: Request{Method: method, URI: uri}}
+	r := &b.r
 	r.init()
+	r.set = &b.pair
 	return r
 }
 
@@ -30,8 +37,13 @@ func NewRequest(method Method, uri URI) *Request {
 // echoes them. NewResponse never panics on a request produced by the
 // parser, whatever it held.
 func NewResponse(req *Request, code StatusCode) *Response {
-	r := &Response{StatusCode: code, Reason: StatusText(code)}
+	b := &struct {
+		r    Response
+		pair addrPair
+	}{r: Response{StatusCode: code, Reason: StatusText(code)}}
+	r := &b.r
 	r.init()
+	r.set = &b.pair
 	src := &req.Header
 	// The response shares the request's immutable text, so copied fields
 	// keep pointing into it.
@@ -53,10 +65,12 @@ func NewResponse(req *Request, code StatusCode) *Response {
 		r.fields = append(r.fields, f)
 	}
 	r.via = append(r.via, src.via...)
-	r.from, r.to, r.callID, r.cseq = src.from, src.to, src.callID, src.cseq
+	copyAddr(&r.Header, &r.from, src, &src.from, false)
+	copyAddr(&r.Header, &r.to, src, &src.to, true)
+	r.callID, r.cseq = src.callID, src.cseq
 	r.has = src.has & (hasFrom | hasTo | hasCallID | hasCSeq)
 	r.nextGrp = src.nextGrp
-	if code != StatusTrying && r.has&hasTo != 0 && r.to.Tag() == "" {
+	if code != StatusTrying && r.has&hasTo != 0 && r.to.tag == "" {
 		r.SetToTag(NewTag())
 	}
 	return r

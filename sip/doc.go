@@ -23,9 +23,14 @@
 // which is never written. The caller may reuse its buffer at once. The hot
 // headers that the transaction, dialog and proxy layers read on every
 // message (Via, From, To, Call-ID, CSeq, Max-Forwards, Route, Record-Route,
-// Contact, Content-Length, Content-Type) are parsed into typed values
-// during the parse; reading them allocates nothing. Every other header is
-// kept as written and parsed on typed access.
+// Contact, Content-Length, Content-Type) are all checked during the parse,
+// so a malformed one fails it. Via, Call-ID, CSeq, Max-Forwards, Route,
+// Record-Route, Content-Length and Content-Type are parsed into typed
+// values then, and so are the From and To tags ([Header.FromTag],
+// [Header.ToTag]): reading them allocates nothing. The full From, To and
+// Contact values are decoded on first access (one allocation each, safe
+// from several goroutines at once), which keeps a parsed message small.
+// Every other header is kept as written and parsed on typed access.
 //
 // # Errors
 //

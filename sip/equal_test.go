@@ -46,9 +46,9 @@ func sameMessage(a, b Message) error {
 		return fmt.Errorf("Via %+v != %+v", ha.via, hb.via)
 	}
 	for _, p := range [][2]any{
-		{ha.from, hb.from}, {ha.to, hb.to}, {ha.callID, hb.callID}, {ha.cseq, hb.cseq},
+		{ha.From(), hb.From()}, {ha.To(), hb.To()}, {ha.callID, hb.callID}, {ha.cseq, hb.cseq},
 		{ha.maxForwards, hb.maxForwards}, {ha.contentType, hb.contentType},
-		{len(ha.route), len(hb.route)}, {len(ha.rr), len(hb.rr)}, {len(ha.contact), len(hb.contact)},
+		{len(ha.route), len(hb.route)}, {len(ha.rr), len(hb.rr)}, {len(ha.Contacts()), len(hb.Contacts())},
 	} {
 		if !reflect.DeepEqual(p[0], p[1]) {
 			return fmt.Errorf("typed value %+v != %+v", p[0], p[1])
@@ -64,9 +64,9 @@ func sameMessage(a, b Message) error {
 			return fmt.Errorf("Record-Route %d differs", i)
 		}
 	}
-	for i := range ha.contact {
-		if !reflect.DeepEqual(ha.contact[i], hb.contact[i]) {
-			return fmt.Errorf("Contact %d: %+v != %+v", i, ha.contact[i], hb.contact[i])
+	for i, c := range ha.Contacts() {
+		if d := hb.Contacts()[i]; !reflect.DeepEqual(c, d) {
+			return fmt.Errorf("Contact %d: %+v != %+v", i, c, d)
 		}
 	}
 	if !bytes.Equal(a.Payload(), b.Payload()) {
@@ -148,7 +148,7 @@ func sameMeaning(a, b Message) error {
 			return fmt.Errorf("From/To differ: %v then %v", p[0], p[1])
 		}
 	}
-	if len(ha.contact) != len(hb.contact) || len(ha.route) != len(hb.route) || len(ha.rr) != len(hb.rr) {
+	if len(ha.Contacts()) != len(hb.Contacts()) || len(ha.route) != len(hb.route) || len(ha.rr) != len(hb.rr) {
 		return fmt.Errorf("Contact/Route/Record-Route counts differ")
 	}
 	if len(ha.fields) != len(hb.fields) && len(ha.fields)+1 != len(hb.fields) {

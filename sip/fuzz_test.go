@@ -44,6 +44,14 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// Tags read without decoding agree with the decoded values.
+		h := m.Headers()
+		if f := h.From(); f != nil && f.Tag() != h.FromTag() {
+			t.Fatalf("FromTag %q, From().Tag() %q", h.FromTag(), f.Tag())
+		}
+		if to := h.To(); to != nil && to.Tag() != h.ToTag() {
+			t.Fatalf("ToTag %q, To().Tag() %q", h.ToTag(), to.Tag())
+		}
 		if err := roundTrip(m); err != nil {
 			t.Fatal(err)
 		}

@@ -227,13 +227,13 @@ func (h *Header) appendTyped(b []byte, f *field, k int) []byte {
 			return h.rr[k].AppendTo(b)
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			return h.contact[k].AppendTo(b)
+		if cs := h.Contacts(); k < len(cs) {
+			return cs[k].AppendTo(b)
 		}
 	case hdrFrom:
-		return h.from.AppendTo(b)
+		return h.from.appendTo(b)
 	case hdrTo:
-		return h.to.AppendTo(b)
+		return h.to.appendTo(b)
 	case hdrCSeq:
 		return h.cseq.AppendTo(b)
 	case hdrMaxForwards:
@@ -260,13 +260,13 @@ func (h *Header) typedLen(f *field, k int) int {
 			return h.rr[k].Len()
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			return h.contact[k].Len()
+		if cs := h.Contacts(); k < len(cs) {
+			return cs[k].Len()
 		}
 	case hdrFrom:
-		return h.from.Len()
+		return h.from.wireLen()
 	case hdrTo:
-		return h.to.Len()
+		return h.to.wireLen()
 	case hdrCSeq:
 		return decLen(uint64(h.cseq.Seq)) + 1 + len(h.cseq.Method)
 	case hdrMaxForwards:
@@ -299,8 +299,9 @@ func (h *Header) setValue(f *field, value string) {
 // received, plus typed values of the headers a transaction, dialog or
 // proxy reads on every message (Via, From, To, Call-ID, CSeq,
 // Max-Forwards, Route, Record-Route, Contact, Content-Length,
-// Content-Type), parsed once by the codec. Any other header is kept as
-// written and parsed on typed access.
+// Content-Type), checked by the parser and decoded once (From, To and
+// Contact on first access). Any other header is kept as written and parsed
+// on typed access.
 //
 // Typed accessors return pointers into the message: treat them as
 // read-only and change headers with the Set/Add/Prepend/Remove methods,
@@ -320,24 +321,42 @@ type Header struct {
 	route   []NameAddr
 	rr      []NameAddr
 	contact []Contact
-	from    NameAddr
-	to      NameAddr
-	callID  string
-	cseq    CSeq
+	// from and to are decoded on first access; set holds values set
+	// through the API (nil until then for a parsed message).
+	from, to lazyAddr
+	set      *addrPair
+	callID   string
+	cseq     CSeq
 	// maxForwards and contentLength are -1 when the header is absent.
 	maxForwards   int
 	contentLength int
 	contentType   string
 	has           uint8
 	nextGrp       uint8
+	// lazy has lazyContact while the Contact values of a parsed message
+	// are not decoded yet: they were validated by the parser, and the
+	// first call of Contacts decodes them from their fields into cbox.
+	// contact is then unused until a change to the Contact values, which
+	// takes the decoded values into contact first (materializeContacts).
+	lazy uint8
+	cbox ptr[contactBox]
 
-	// Inline storage for what nearly every message has: one Via, one
-	// Contact and 16 fields. Further Vias, Route and Record-Route get
-	// storage when they appear: keeping the struct at 1280 bytes (an
-	// allocation size class) costs less than the allocation they need.
-	fieldArr   [16]field
-	viaArr     [1]Via
-	contactArr [1]Contact
+	// Inline storage for what nearly every message has: one Via and 16
+	// fields. Further Vias, Route and Record-Route get storage when they
+	// appear: keeping the struct small (an allocation size class) costs
+	// less than the allocation they need.
+	fieldArr [16]field
+	viaArr   [1]Via
+}
+
+// lazyContact in Header.lazy: the Contact values are decoded on demand.
+const lazyContact uint8 = 1
+
+// contactBox holds lazily decoded Contact values; one (the common case)
+// fits in the same allocation.
+type contactBox struct {
+	s   []Contact
+	one [1]Contact
 }
 
 const (
@@ -353,7 +372,7 @@ func (h *Header) init() {
 	h.via = h.viaArr[:0]
 	h.route = nil
 	h.rr = nil
-	h.contact = h.contactArr[:0]
+	h.contact = nil
 	h.maxForwards = -1
 	h.contentLength = -1
 }
@@ -380,7 +399,7 @@ func (h *Header) From() *NameAddr {
 	if h.has&hasFrom == 0 {
 		return nil
 	}
-	return &h.from
+	return h.from.get()
 }
 
 // To returns the To value, or nil when absent (read-only).
@@ -388,8 +407,14 @@ func (h *Header) To() *NameAddr {
 	if h.has&hasTo == 0 {
 		return nil
 	}
-	return &h.to
+	return h.to.get()
 }
+
+// FromTag returns the From tag (§19.3), or "", without decoding From.
+func (h *Header) FromTag() string { return h.from.tag }
+
+// ToTag returns the To tag (§19.3), or "", without decoding To.
+func (h *Header) ToTag() string { return h.to.tag }
 
 // CallID returns the Call-ID, or "".
 func (h *Header) CallID() string { return h.callID }
@@ -414,8 +439,70 @@ func (h *Header) Routes() []NameAddr { return h.route }
 // RecordRoutes returns the Record-Route values in order (read-only).
 func (h *Header) RecordRoutes() []NameAddr { return h.rr }
 
-// Contacts returns the Contact values in order (read-only).
-func (h *Header) Contacts() []Contact { return h.contact }
+// Contacts returns the Contact values in order (read-only). Those of a
+// parsed message are decoded on the first call (the parser only checks
+// them); concurrent calls are safe and return the same values.
+func (h *Header) Contacts() []Contact {
+	if h.lazy&lazyContact == 0 {
+		return h.contact
+	}
+	return h.lazyContacts()
+}
+
+// lazyContacts returns the decoded Contact values of a parsed message,
+// decoding them once. Several goroutines may race here: each decodes, and
+// the first to publish its values wins.
+func (h *Header) lazyContacts() []Contact {
+	if b := h.cbox.Load(); b != nil {
+		return b.s
+	}
+	b := h.decodeContacts()
+	if !h.cbox.CompareAndSwap(nil, b) {
+		b = h.cbox.Load()
+	}
+	return b.s
+}
+
+// decodeContacts parses the value of every Contact field. The parser
+// validated each one, so none fails.
+func (h *Header) decodeContacts() *contactBox {
+	b := new(contactBox)
+	n := 0
+	for i := range h.fields {
+		if h.fields[i].id == hdrContact {
+			n++
+		}
+	}
+	if n <= len(b.one) {
+		b.s = b.one[:0:n]
+	} else {
+		b.s = make([]Contact, 0, n)
+	}
+	for i := range h.fields {
+		f := &h.fields[i]
+		if f.id != hdrContact {
+			continue
+		}
+		b.s = append(b.s, Contact{})
+		if err := parseContact(&b.s[len(b.s)-1], h.fvalue(f)); err != nil {
+			// Unreachable: only validated values have a field.
+			b.s[len(b.s)-1] = Contact{}
+		}
+	}
+	return b
+}
+
+// materializeContacts takes lazily decoded Contact values into h.contact
+// before they are changed, so that a change is never undone by a later
+// decode.
+func (h *Header) materializeContacts() {
+	if h.lazy&lazyContact == 0 {
+		return
+	}
+	h.contact = h.lazyContacts()
+	h.lazy &^= lazyContact
+	h.cbox.Store(nil)
+}
 
 // Get returns the value of the first field called name (any case or
 // compact form), as written, or "". For a comma-separated list written on
@@ -608,11 +695,16 @@ func (h *Header) Del(name string) {
 	case hdrRecordRoute:
 		h.rr = h.rr[:0]
 	case hdrContact:
+		// Nothing left to decode.
+		h.lazy &^= lazyContact
+		h.cbox.Store(nil)
 		h.contact = h.contact[:0]
 	case hdrFrom:
-		h.from, h.has = NameAddr{}, h.has&^hasFrom
+		h.from.reset()
+		h.has &^= hasFrom
 	case hdrTo:
-		h.to, h.has = NameAddr{}, h.has&^hasTo
+		h.to.reset()
+		h.has &^= hasTo
 	case hdrCallID:
 		h.callID, h.has = "", h.has&^hasCallID
 	case hdrCSeq:
@@ -692,7 +784,7 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 					k++
 				}
 			}
-			if err := h.insertTyped(id, k, v); err != nil {
+			if err := h.insertTyped(id, k, v, line != ""); err != nil {
 				// A Via whose sent-by parsed is kept (with the line as
 				// received) so that a 400 can still be routed back and echo
 				// it (RFC 4475 §3.1.2.1).
@@ -744,7 +836,10 @@ func splitListStrict(s string) iter.Seq[string] {
 	}
 }
 
-func (h *Header) insertTyped(id hdrID, k int, v string) error {
+// insertTyped parses v and inserts it as the k-th value of header id;
+// parsed (the parser's call) only checks a Contact, which is decoded on
+// demand.
+func (h *Header) insertTyped(id hdrID, k int, v string, parsed bool) error {
 	switch id {
 	case hdrVia:
 		var x Via
@@ -774,6 +869,11 @@ func (h *Header) insertTyped(id hdrID, k int, v string) error {
 		if err := parseContact(&x, v); err != nil {
 			return err
 		}
+		if parsed {
+			h.lazy |= lazyContact
+			return nil
+		}
+		h.materializeContacts()
 		h.contact = insertAt(h.contact, k, x)
 	}
 	return nil
@@ -808,13 +908,13 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.has&flag != 0 {
 			return errDuplicate
 		}
-		// Parsed in place: a NameAddr is large, and copying one into the
-		// heap costs write barriers.
-		// *dst is zero: it is reset whenever its flag is cleared.
-		if err := parseNameAddr(dst, value); err != nil {
-			*dst = NameAddr{}
+		// Checked now, decoded on first access (From, To): a decoded
+		// NameAddr would add 168 bytes to every message.
+		var x NameAddr
+		if err := parseNameAddr(&x, value); err != nil {
 			return err
 		}
+		dst.setRaw(value, &x)
 		h.has |= flag
 	case hdrCallID:
 		if h.has&hasCallID != 0 {
@@ -891,14 +991,14 @@ func (h *Header) setField(id hdrID, value string) {
 
 // SetFrom replaces the From header.
 func (h *Header) SetFrom(n NameAddr) {
-	h.from = n
+	h.from.set(h.slot(false), n)
 	h.has |= hasFrom
 	h.setTyped(hdrFrom)
 }
 
 // SetTo replaces the To header.
 func (h *Header) SetTo(n NameAddr) {
-	h.to = n
+	h.to.set(h.slot(true), n)
 	h.has |= hasTo
 	h.setTyped(hdrTo)
 }
@@ -906,7 +1006,19 @@ func (h *Header) SetTo(n NameAddr) {
 // SetToTag sets the tag parameter of To, as a UAS does in its responses
 // (§8.2.6.2).
 func (h *Header) SetToTag(tag string) {
-	n := h.to
+	if h.has&hasTo != 0 && h.to.p.Load() == nil && !h.to.tagged && abnf.IsTokenString(tag) {
+		// A To as written without a tag: the tag goes after it, where a
+		// decoded value would have it too (its header parameters come
+		// last, also for an addr-spec written without <>, §20.10).
+		raw := h.to.raw + ";tag=" + tag
+		h.to.raw, h.to.tag, h.to.tagged = raw, raw[len(raw)-len(tag):], true
+		h.setTyped(hdrTo)
+		return
+	}
+	var n NameAddr
+	if h.has&hasTo != 0 {
+		n = *h.to.get()
+	}
 	n.Params = n.Params.Set("tag", tag)
 	h.SetTo(n)
 }
@@ -1029,6 +1141,10 @@ func (h *Header) removeFirst(id hdrID) bool {
 	if i < 0 {
 		return false
 	}
+	if id == hdrContact {
+		// Decoded from the fields as they are before the removal.
+		h.materializeContacts()
+	}
 	h.ungroup(h.fields[i].grp)
 	copy(h.fields[i:], h.fields[i+1:])
 	h.fields[len(h.fields)-1] = field{}
@@ -1139,19 +1255,19 @@ func (h *Header) appendCanonicalValue(b []byte, f *field, k int) []byte {
 			return canonNA(h.rr[k])
 		}
 	case hdrContact:
-		if k < len(h.contact) {
-			if h.contact[k].Star {
+		if cs := h.Contacts(); k < len(cs) {
+			if cs[k].Star {
 				return append(b, '*')
 			}
-			return canonNA(h.contact[k].NameAddr)
+			return canonNA(cs[k].NameAddr)
 		}
 	case hdrFrom:
 		if h.has&hasFrom != 0 {
-			return canonNA(h.from)
+			return canonNA(*h.from.get())
 		}
 	case hdrTo:
 		if h.has&hasTo != 0 {
-			return canonNA(h.to)
+			return canonNA(*h.to.get())
 		}
 	case hdrCSeq:
 		if h.has&hasCSeq != 0 {
@@ -1204,7 +1320,11 @@ func (h *Header) copyFrom(src *Header) {
 	h.route = append(h.route, src.route...)
 	h.rr = append(h.rr, src.rr...)
 	h.contact = append(h.contact, src.contact...)
-	h.from, h.to, h.callID, h.cseq = src.from, src.to, src.callID, src.cseq
+	// Lazy Contact values are decoded again from the shared text.
+	h.lazy = src.lazy
+	copyAddr(h, &h.from, src, &src.from, false)
+	copyAddr(h, &h.to, src, &src.to, true)
+	h.callID, h.cseq = src.callID, src.cseq
 	h.maxForwards, h.contentLength, h.contentType = src.maxForwards, src.contentLength, src.contentType
 	h.has, h.nextGrp = src.has, src.nextGrp
 }

@@ -174,7 +174,19 @@ func AppendCanonical(b []byte, m Message) []byte {
 
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Request) Clone() *Request {
-	c := &Request{Method: r.Method, URI: r.URI}
+	var c *Request
+	if r.set != nil {
+		// Set From/To values are copied into storage of the same
+		// allocation.
+		b := &struct {
+			r    Request
+			pair addrPair
+		}{r: Request{Method: r.Method, URI: r.URI}}
+		c = &b.r
+		c.set = &b.pair
+	} else {
+		c = &Request{Method: r.Method, URI: r.URI}
+	}
 	c.copyFrom(&r.Header)
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)
@@ -184,7 +196,17 @@ func (r *Request) Clone() *Request {
 
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Response) Clone() *Response {
-	c := &Response{StatusCode: r.StatusCode, Reason: r.Reason}
+	var c *Response
+	if r.set != nil {
+		b := &struct {
+			r    Response
+			pair addrPair
+		}{r: Response{StatusCode: r.StatusCode, Reason: r.Reason}}
+		c = &b.r
+		c.set = &b.pair
+	} else {
+		c = &Response{StatusCode: r.StatusCode, Reason: r.Reason}
+	}
 	c.copyFrom(&r.Header)
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)

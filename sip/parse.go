@@ -380,7 +380,7 @@ func (p *parser) checkRequest(r *Request, off int) {
 
 func (p *parser) checkResponse(r *Response, off int) {
 	h := &r.Header
-	if len(h.via) == 0 || h.From() == nil || h.To() == nil || h.callID == "" || h.has&hasCSeq == 0 {
+	if len(h.via) == 0 || h.has&hasFrom == 0 || h.has&hasTo == 0 || h.callID == "" || h.has&hasCSeq == 0 {
 		p.fail(StatusBadRequest, "response lacks Via, From, To, Call-ID or CSeq", "", off)
 	}
 }
@@ -444,13 +444,13 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 			return err
 		}
 	case hdrContact:
-		h.contact = append(h.contact, Contact{})
-		x := &h.contact[len(h.contact)-1]
-		if err := parseContact(x, value); err != nil {
-			*x = Contact{}
-			h.contact = h.contact[:len(h.contact)-1]
+		// Checked now, decoded on demand (Header.Contacts): a decoded
+		// Contact would add 176 bytes to every message.
+		var x Contact
+		if err := parseContact(&x, value); err != nil {
 			return err
 		}
+		h.lazy |= lazyContact
 	}
 	h.appendRaw(id, value, line)
 	return nil

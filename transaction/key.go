@@ -99,9 +99,7 @@ func matchFor(req *sip.Request) (m match, ok bool) {
 		return m, false
 	}
 	m.method = req.Method
-	if to := req.To(); to != nil {
-		m.toTag = to.Tag()
-	}
+	m.toTag = req.ToTag()
 	host := lowerASCII(v.Host)
 	if v.RFC3261Branch() {
 		m.rfc3261 = true
@@ -114,9 +112,7 @@ func matchFor(req *sip.Request) (m match, ok bool) {
 		seq:    cs.Seq,
 		via:    viaKey{transport: upperASCII(v.Transport), host: host, port: v.Port, branch: v.Branch()},
 	}
-	if from := req.From(); from != nil {
-		m.lk.fromTag = from.Tag()
-	}
+	m.lk.fromTag = req.FromTag()
 	return m, true
 }
 
@@ -132,12 +128,11 @@ func (m *match) key() Key {
 // mergeKeyFor returns the §8.2.2.2 key of req and whether the check
 // applies ("If the request has no tag in the To header field").
 func mergeKeyFor(req *sip.Request) (mergeKey, bool) {
-	to, from := req.To(), req.From()
 	cs, ok := req.CSeq()
-	if !ok || from == nil || (to != nil && to.Tag() != "") {
+	if !ok || !req.Has(string(sip.HeaderFrom)) || req.ToTag() != "" {
 		return mergeKey{}, false
 	}
-	return mergeKey{fromTag: from.Tag(), callID: req.CallID(), seq: cs.Seq, method: cs.Method}, true
+	return mergeKey{fromTag: req.FromTag(), callID: req.CallID(), seq: cs.Seq, method: cs.Method}, true
 }
 
 // lowerASCII lower-cases s without allocating when it has no upper-case
