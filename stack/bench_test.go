@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,5 +131,52 @@ func TestOPTIONSAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per OPTIONS transaction, budget %d", n, budget)
 	} else {
 		t.Logf("%.1f allocations per OPTIONS transaction (budget %d)", n, budget)
+	}
+}
+
+// TestOPTIONSRetained holds the memory an OPTIONS transaction keeps alive
+// after Do has returned, while its server transaction waits out Timer J
+// (32 s) and its client transaction Timer K (5 s) in Completed: both sides
+// together, measured over 2,000 transactions as live heap after a GC.
+func TestOPTIONSRetained(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("heap figures differ under -race and -cover")
+	}
+	s := &Server{Handler: respond(sip.StatusOK)}
+	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &Client{}
+	defer c.Close()
+	d := transport.Dest{Network: transport.UDP, Addr: ln.Addr()}
+	do := func() {
+		res, err := c.Do(context.Background(), request(sip.OPTIONS, ln.Addr()), WithDest(d))
+		if err != nil || res.StatusCode != sip.StatusOK {
+			t.Fatalf("Do = %v, %v", res, err)
+		}
+	}
+	for range 100 {
+		do() // warm up: listeners, sockets, slabs, workers
+	}
+	const n = 2000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		do()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := s.tx.Len(); got < n {
+		t.Fatalf("%d server transactions alive, want ≥ %d (all in Completed)", got, n)
+	}
+	bytes := float64(after.HeapAlloc-before.HeapAlloc) / n
+	objs := float64(after.HeapObjects-before.HeapObjects) / n
+	const budget = 3700
+	t.Logf("%.0f bytes, %.1f objects retained per OPTIONS transaction (budget %d bytes)", bytes, objs, budget)
+	if bytes > budget {
+		t.Errorf("%.0f bytes retained per OPTIONS transaction, budget %d", bytes, budget)
 	}
 }

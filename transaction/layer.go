@@ -405,7 +405,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		l.legacy.put(m.lk, tx)
 	}
 	tx.inserted = true
-	if mk, ok := mergeKeyFor(tx.req); ok {
+	if mk, ok := mergeKeyFor(tx.req.Load()); ok {
 		// §8.2.2.2: "If the From tag, Call-ID, and CSeq exactly match
 		// those associated with an ongoing transaction, but the request
 		// does not match that transaction (based on the matching rules in
@@ -414,7 +414,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 			tx.merged = true
 		} else {
 			l.merged.put(mk, tx)
-			tx.mergeOwner = true
+			tx.mk, tx.mergeOwner = mk, true
 		}
 	}
 	l.live++
@@ -443,7 +443,7 @@ func (l *Layer) Merged(req *sip.Request) bool {
 		return false
 	}
 	if m.rfc3261 {
-		return owner.lk != nil || owner.sk != m.sk || owner.method != m.method
+		return owner.lk != nil || owner.srvKey() != m.sk || owner.method != m.method
 	}
 	return owner.lk == nil || *owner.lk != m.lk || owner.toTag != m.toTag || owner.method != m.method
 }
@@ -479,7 +479,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	if tx.inserted {
 		tx.inserted = false
 		if tx.prev == nil && tx.next == nil && tx.lk == nil {
-			l.servers.del(tx.sk) // alone under its key: the usual case
+			l.servers.del(tx.srvKey()) // alone under its key: the usual case
 		} else {
 			l.unchain(tx)
 		}
@@ -493,14 +493,12 @@ func (l *Layer) removeServer(tx *ServerTx) {
 
 // unmerge removes tx's entry from the §8.2.2.2 index. The entry is tx's:
 // it is set only when absent and removed only by its owner. (The key is
-// computed again rather than kept: that keeps a ServerTx within 512
-// bytes.) Caller holds l.mu.
+// kept, as the request may be gone.) Caller holds l.mu.
 //
 //go:noinline
 func (l *Layer) unmerge(tx *ServerTx) {
-	mk, _ := mergeKeyFor(tx.req)
-	l.merged.del(mk)
-	tx.mergeOwner = false
+	l.merged.del(tx.mk)
+	tx.mk, tx.mergeOwner = mergeKey{}, false
 }
 
 // unchain takes tx out of its chain of transactions sharing a match key,
@@ -517,7 +515,7 @@ func (l *Layer) unchain(tx *ServerTx) {
 	case tx.next != nil: // head of a chain
 		tx.next.prev = nil
 		if tx.lk == nil {
-			l.servers.m[tx.sk] = tx.next
+			l.servers.m[tx.srvKey()] = tx.next
 		} else {
 			l.legacy.m[*tx.lk] = tx.next
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -24,7 +25,9 @@ import (
 // Its methods are safe for concurrent use.
 type ServerTx struct {
 	core
-	req    *sip.Request
+	// req is the request; a non-INVITE transaction over an unreliable
+	// transport lets it go on entering Completed (see Request).
+	req    atomic.Pointer[sip.Request]
 	flow   transport.Flow
 	method sip.Method
 	toTag  string // the request's To tag
@@ -32,10 +35,10 @@ type ServerTx struct {
 	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
-	next, prev *ServerTx // neighbours in the chain of the same match key
-	inserted   bool      // in the Layer's tables
-	sk         srvKey
+	next, prev *ServerTx  // neighbours in the chain of the same match key
+	inserted   bool       // in the Layer's tables
 	lk         *legacyKey // nil for RFC 3261 requests
+	mk         mergeKey   // the §8.2.2.2 key, when mergeOwner
 	mergeOwner bool       // the Layer's merge index points here
 	respToTag  string     // To tag of the last response (RFC 2543 ACK matching)
 
@@ -46,8 +49,8 @@ type ServerTx struct {
 }
 
 func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *ServerTx {
-	tx := &ServerTx{req: req, flow: flow, method: req.Method, toTag: m.toTag}
-	tx.sk = m.sk
+	tx := &ServerTx{flow: flow, method: req.Method, toTag: m.toTag}
+	tx.req.Store(req)
 	if !m.rfc3261 {
 		lk := m.lk
 		tx.lk = &lk
@@ -122,7 +125,20 @@ func (tx *ServerTx) Err() error { return tx.termErr() }
 
 // Request returns the request that created the transaction. It is shared:
 // treat it as read-only.
-func (tx *ServerTx) Request() *sip.Request { return tx.req }
+//
+// A non-INVITE server transaction on an unreliable transport (UDP) lets
+// the request go once it has sent its final response: in the Completed
+// state it needs only its key and that response to answer retransmissions
+// (§17.2.2), and Timer J keeps it for 64*T1. Request then returns nil.
+// A TU that needs the request after answering keeps its own reference
+// (the one passed to [Config.OnRequest]); INVITE transactions, and all
+// transactions on reliable transports, keep it until they terminate.
+func (tx *ServerTx) Request() *sip.Request { return tx.req.Load() }
+
+// srvKey returns the key of an RFC 3261 transaction in the Layer's table.
+func (tx *ServerTx) srvKey() srvKey {
+	return srvKey{branch: tx.key.Branch, host: tx.key.Host, port: tx.key.Port}
+}
 
 // Flow returns the flow the request arrived on; responses go back on it
 // (§18.2.2).
@@ -197,7 +213,7 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 // Section 8.2.6, except that the insertion of tags in the To header field
 // of the response (when none was present in the request) is downgraded
 // from MAY to SHOULD NOT." sip.NewResponse adds no tag to a 100.
-func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req, sip.StatusTrying) }
+func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req.Load(), sip.StatusTrying) }
 
 // finish removes the transaction from its Layer.
 func (tx *ServerTx) finish() { tx.l.removeServer(tx) }
@@ -532,6 +548,11 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 	err := tx.send(ctx, res, TimerNone, false)
 	tx.setState(StateCompleted)
 	tx.arm(TimerJ, tx.l.timers.J(tx.reliable))
+	if !tx.reliable {
+		// Completed lasts 64*T1 and needs only the key and the final
+		// response: let the request go (see Request).
+		tx.req.Store(nil)
+	}
 	return result{err: err}
 }
 
@@ -561,8 +582,8 @@ func AnswerCancel(ctx context.Context, cancel, target *ServerTx) error {
 		tag = last.To().Tag()
 	}
 	if tag == "" {
-		if to := target.Request().To(); to != nil {
-			tag = to.Tag()
+		if req := target.Request(); req != nil && req.To() != nil {
+			tag = req.To().Tag()
 		}
 	}
 	if tag == "" {
@@ -571,7 +592,7 @@ func AnswerCancel(ctx context.Context, cancel, target *ServerTx) error {
 	ok := sip.NewResponse(cancel.Request(), sip.StatusOK)
 	ok.SetToTag(tag)
 	err := cancel.Respond(ctx, ok)
-	if target.Request().Method == sip.INVITE && target.State() == StateProceeding {
+	if target.method == sip.INVITE && target.State() == StateProceeding {
 		rt := sip.NewResponse(target.Request(), sip.StatusRequestTerminated)
 		rt.SetToTag(tag)
 		if err2 := target.Respond(ctx, rt); err2 != nil && !errors.Is(err2, ErrFinalSent) {
