@@ -34,3 +34,49 @@ func BenchmarkReadBranchCallIDCSeq(b *testing.B) {
 	}
 	_ = n
 }
+
+// Benchmarks of the scanners the parser spends its time in, one per hot
+// header shape of the bench/ fixtures.
+
+func BenchmarkParseVia(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var v Via
+		if err := parseVia(&v, "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK74bf9a3c;rport"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseNameAddr(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var n NameAddr
+		if err := parseNameAddr(&n, "<sip:alice@example.com>;tag=9fxced76"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseURI(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var u URI
+		if err := parseURI(&u, "sip:bob@biloxi.example.com;transport=tcp;lr", true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParamsGet(b *testing.B) {
+	p := Params(";branch=z9hG4bK74bf9a3c;rport")
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, ok := p.Get("branch"); !ok || v == "" {
+			b.Fatal("no branch")
+		}
+		if _, ok := p.Get("rport"); !ok {
+			b.Fatal("no rport")
+		}
+	}
+}

@@ -47,7 +47,7 @@ func NewResponse(req *Request, code StatusCode) *Response {
 		default:
 			continue
 		}
-		if f.own {
+		if f.own() {
 			f = r.ownField(f.id, src.extra[f.a], src.extra[f.a+1])
 		}
 		r.fields = append(r.fields, f)

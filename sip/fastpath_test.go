@@ -2,6 +2,7 @@ package sip
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/parleysip/parley/internal/abnf"
@@ -175,5 +176,61 @@ func TestNoURIWithWhiteSpaceParses(t *testing.T) {
 		if s != "" && s[0] == '<' {
 			t.Fatalf("parseURI(%q) succeeded despite a leading '<'", s)
 		}
+	}
+}
+
+// parseURI with its one-pass shortcut gives what the full parser gives.
+func TestParseURIMatchesFull(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	pieces := []string{"sip:", "sips:", "SIP:", "tel:", "a", "bob", "@", "@", "example.com", "10.0.0.2", ":", ":5060", ":99999", ";", ";lr", ";transport=tcp", "=", "?h=v", "?", "[::1]", "%41", "%4", "-", ".", "_", " ", ",", "&", "+1-2", "::"}
+	for range 400000 {
+		s := randomPieces(r, pieces, 7)
+		for _, allow := range []bool{true, false} {
+			var fast, full URI
+			errFast := parseURI(&fast, s, allow)
+			errFull := parseURIFull(&full, s, allow)
+			if (errFast == nil) != (errFull == nil) || fast != full {
+				t.Fatalf("parseURI(%q, %v) = %+v, %v; full parser %+v, %v", s, allow, fast, errFast, full, errFull)
+			}
+			if errFast != nil && errFast.Error() != errFull.Error() {
+				t.Fatalf("parseURI(%q, %v) error %v; full parser %v", s, allow, errFast, errFull)
+			}
+		}
+	}
+}
+
+// A field remembers where its line ends; a line that runs far past its
+// value (a long second value, much trailing white space) is written back
+// as "Name: value" instead, with the same values.
+func TestLongLineTails(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	msg := "OPTIONS sip:bob@example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP h1;branch=z9hG4bK1, SIP/2.0/UDP h2;branch=z9hG4bK" + long + "\r\n" +
+		"From: <sip:a@example.com>;tag=1" + strings.Repeat(" ", 300) + "\r\n" +
+		"To: <sip:bob@example.com>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n" +
+		"X-Pad: v" + strings.Repeat("\t", 260) + "\r\n" +
+		"X-Short: w  \r\nContent-Length: 0\r\n\r\n"
+	m, err := Parse([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.String()
+	for _, want := range []string{
+		"Via: SIP/2.0/UDP h1;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP h2;branch=z9hG4bK" + long + "\r\n",
+		"From: <sip:a@example.com>;tag=1\r\n",
+		"X-Pad: v\r\n",
+		"X-Short: w  \r\n", // a short tail is kept as received
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("encoding lacks %q:\n%s", want, out)
+		}
+	}
+	m2, err := Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, h2 := m.Headers(), m2.Headers()
+	if len(h2.Vias()) != 2 || h2.Vias()[1].Branch() != h.Vias()[1].Branch() || h2.From().Tag() != "1" || h2.Get("X-Pad") != "v" {
+		t.Errorf("values changed in the round trip:\n%s", out)
 	}
 }

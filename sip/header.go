@@ -56,24 +56,38 @@ func CompactForm(name string) byte {
 type field struct {
 	id  hdrID
 	grp uint8 // non-zero: one of several values that shared one line
-	own bool  // name and value are extra[a] and extra[a+1]
-	// typed: the value is the header's typed value (the k-th Via, Route,
+	// flags: fOwn, the name and value are extra[a] and extra[a+1]; fTyped,
+	// the value is the header's typed value (the k-th Via, Route,
 	// Record-Route or Contact for the k-th such field; From, To, CSeq,
 	// Max-Forwards, Content-Length), encoded straight into the output when
 	// the message is written, so that a change makes no string.
-	typed bool
+	flags uint8
+	// tail is how far the line as received runs past the value (trailing
+	// white space, or the rest of a line of several values). A line that
+	// runs on further is not kept: the field is written as "Name: value".
+	tail uint8
 	// For a parsed field: the line as received starts at src[a] (the name
-	// runs to the colon, the line to the end of the line it is on) and the
-	// value is src[c:d]. grp == lostLine: the field no longer matches its
-	// line.
+	// runs to the colon) and ends tail bytes after the value src[c:d].
+	// grp == lostLine: the field no longer matches its line.
 	a, c, d uint32
 }
 
+const (
+	fOwn uint8 = 1 << iota
+	fTyped
+)
+
+// maxTail bounds field.tail.
+const maxTail = 255
+
+func (f *field) own() bool   { return f.flags&fOwn != 0 }
+func (f *field) typed() bool { return f.flags&fTyped != 0 }
+
 func (h *Header) fname(f *field) string {
-	if f.typed {
+	if f.typed() {
 		return ""
 	}
-	if f.own {
+	if f.own() {
 		return h.extra[f.a]
 	}
 	return parsedName(h.src[f.a:])
@@ -93,10 +107,10 @@ func parsedName(line string) string {
 }
 
 func (h *Header) fvalue(f *field) string {
-	if f.typed {
+	if f.typed() {
 		return string(h.appendTyped(nil, f, h.ordinal(f)))
 	}
-	if f.own {
+	if f.own() {
 		return h.extra[f.a+1]
 	}
 	return h.src[f.c:f.d]
@@ -105,19 +119,10 @@ func (h *Header) fvalue(f *field) string {
 // fline returns the line as received, or "" when the field must be
 // re-encoded.
 func (h *Header) fline(f *field) string {
-	if f.own || f.typed || f.grp == lostLine {
+	if f.flags != 0 || f.grp == lostLine {
 		return ""
 	}
-	// The line ends at the LF after the value (folding was undone in
-	// place, so there is no other LF before it), without its CR.
-	e := len(h.src)
-	if i := strings.IndexByte(h.src[f.d:], '\n'); i >= 0 {
-		e = int(f.d) + i
-	}
-	if e > int(f.a) && h.src[e-1] == '\r' {
-		e--
-	}
-	return h.src[f.a:e]
+	return h.src[f.a : f.d+uint32(f.tail)]
 }
 
 // lostLine in grp marks a parsed field that no longer matches its line:
@@ -150,7 +155,18 @@ func (h *Header) rawField(id hdrID, grp uint8, value, line string) field {
 		f.c = f.a + uint32(len(line))
 	}
 	f.d = f.c + uint32(len(value))
+	f.setTail(f.a + uint32(len(line)))
 	return f
+}
+
+// setTail records that the field's line ends at e, or that the field does
+// not keep its line when that is too far past the value.
+func (f *field) setTail(e uint32) {
+	if e-f.d < maxTail {
+		f.tail = uint8(e - f.d)
+	} else {
+		f.grp = lostLine
+	}
 }
 
 // appendRaw appends a field made from substrings of h.src, as rawField,
@@ -166,6 +182,7 @@ func (h *Header) appendRaw(id hdrID, value, line string) {
 		c = f.a + uint32(len(line))
 	}
 	f.c, f.d = c, c+uint32(len(value))
+	f.setTail(f.a + uint32(len(line)))
 }
 
 // ownField makes a field whose name and value are stored in h.extra.
@@ -174,11 +191,11 @@ func (h *Header) ownField(id hdrID, name, value string) field {
 		h.extra = make([]string, 0, 8)
 	}
 	h.extra = append(h.extra, name, value)
-	return field{id: id, own: true, a: uint32(len(h.extra) - 2)}
+	return field{id: id, flags: fOwn, a: uint32(len(h.extra) - 2)}
 }
 
 // typedField makes a field whose value is the header's typed value.
-func typedField(id hdrID) field { return field{id: id, typed: true} }
+func typedField(id hdrID) field { return field{id: id, flags: fTyped} }
 
 // ordinal returns how many fields with f's id come before f.
 func (h *Header) ordinal(f *field) int {
@@ -657,7 +674,9 @@ func (h *Header) addTyped(id hdrID, name, value, line string, pos int) error {
 		// group that is written back as the one original line.
 		var grp uint8
 		split := line != "" && strings.IndexByte(value, ',') >= 0 && listElemEnd(value) < len(value)
-		if split && h.nextGrp < lostLine-1 {
+		// A group is written back as its line from the first value's
+		// field, whose tail must reach the end of the line.
+		if split && h.nextGrp < lostLine-1 && len(line) < maxTail {
 			h.nextGrp++
 			grp = h.nextGrp
 		}
@@ -1042,7 +1061,7 @@ func (h *Header) fieldsLen() int {
 		f := &h.fields[i]
 		k := nth[f.id]
 		nth[f.id]++
-		if f.typed {
+		if f.typed() {
 			n += len(h.canonicalName(f)) + 2 + h.typedLen(f, k) + 2
 			continue
 		}
@@ -1070,7 +1089,7 @@ func (h *Header) appendFields(b []byte, canonical bool) []byte {
 			b = append(b, "\r\n"...)
 			continue
 		}
-		if f.typed {
+		if f.typed() {
 			b = append(b, h.canonicalName(f)...)
 			b = append(b, ": "...)
 			b = h.appendTyped(b, f, nth[f.id])

@@ -18,6 +18,24 @@ import (
 // (use [Unquote]). Set and Del return a new list.
 type Params string
 
+// paramStop marks the bytes that end a parameter name (stopName: '=', ';',
+// white space) or value (stopValue: ';', white space; stopQuote adds
+// DQUOTE, for the fast path of Get).
+var paramStop = func() (t [256]uint8) {
+	for _, c := range []byte{';', ' ', '\t', '\r', '\n'} {
+		t[c] = stopName | stopValue | stopQuote
+	}
+	t['='] = stopName
+	t['"'] = stopQuote
+	return t
+}()
+
+const (
+	stopName uint8 = 1 << iota
+	stopValue
+	stopQuote
+)
+
 // nextParam scans the item that starts at i (at the ';' or at the white
 // space before it). It returns the name and raw value, the index after the
 // item, and ok=false at the end of the list or on a syntax error (err).
@@ -31,7 +49,7 @@ func nextParam(s string, i int) (name, value string, hasValue bool, next int, er
 	}
 	i = abnf.SkipWS(s, i+1)
 	start := i
-	for i < len(s) && s[i] != '=' && s[i] != ';' && !abnf.IsLWSByte(s[i]) {
+	for i < len(s) && paramStop[s[i]]&stopName == 0 {
 		i++
 	}
 	name = s[start:i]
@@ -49,7 +67,7 @@ func nextParam(s string, i int) (name, value string, hasValue bool, next int, er
 			return name, s[j:end], true, end, false
 		}
 		vs := j
-		for j < len(s) && s[j] != ';' && !abnf.IsLWSByte(s[j]) {
+		for j < len(s) && paramStop[s[j]]&stopValue == 0 {
 			j++
 		}
 		if j == vs {
@@ -70,7 +88,7 @@ func (p Params) Get(name string) (string, bool) {
 	// scan. Quoted, empty or spaced values take the general path.
 	if n := len(name); len(s) > n+2 && s[0] == ';' && s[n+1] == '=' && s[1:n+1] == name && plainParamName(name) {
 		j := n + 2
-		for j < len(s) && s[j] != ';' && !abnf.IsLWSByte(s[j]) && s[j] != '"' {
+		for j < len(s) && paramStop[s[j]]&stopQuote == 0 {
 			j++
 		}
 		if j > n+2 && (j == len(s) || s[j] != '"') {

@@ -84,6 +84,84 @@ func errURI(reason string) error { return &uriError{reason} }
 // parseURI parses s into u. allowHeaders is false where the grammar forbids
 // the headers component (the Request-URI, §19.1.1 Table 1).
 func parseURI(u *URI, s string, allowHeaders bool) error {
+	if fastSIPURI(u, s) {
+		return nil
+	}
+	return parseURIFull(u, s, allowHeaders)
+}
+
+// fastSIPURI parses the common shape of a sip or sips URI in one pass: a
+// lower-case scheme, an optional user part of plain user characters, a
+// host name or IPv4 address, an optional port, and parameters. For anything
+// else it reports false having changed nothing, and parseURIFull decides;
+// on what it accepts, it sets what parseURIFull would.
+func fastSIPURI(u *URI, s string) bool {
+	var i int
+	switch {
+	case len(s) > 4 && s[:4] == "sip:":
+		i = 4
+	case len(s) > 5 && s[:5] == "sips:":
+		i = 5
+	default:
+		return false
+	}
+	scheme := s[:i-1]
+	// userinfo ends at the first '@' of the whole rest (see parseSIPURI).
+	at := strings.IndexByte(s[i:], '@')
+	var user string
+	if at >= 0 {
+		user = s[i : i+at]
+		if user == "" {
+			return false
+		}
+		for k := 0; k < len(user); k++ {
+			if !abnf.IsUserChar(user[k]) {
+				return false
+			}
+		}
+		i += at + 1
+	}
+	hs := i
+	for i < len(s) && abnf.IsHostChar(s[i]) {
+		i++
+	}
+	if i == hs {
+		return false
+	}
+	host := s[hs:i]
+	var port uint64
+	hasPort := i < len(s) && s[i] == ':'
+	if hasPort {
+		i++
+		ps := i
+		for i < len(s) && abnf.IsDigit(s[i]) {
+			i++
+		}
+		var ok bool
+		if port, ok = abnf.ParseUint(s[ps:i], 65535); !ok {
+			return false
+		}
+	}
+	rest := s[i:]
+	// validURIParams also rejects the '?' of a headers component.
+	if rest != "" && !validURIParams(rest) {
+		return false
+	}
+	u.Scheme, u.Host = scheme, host
+	if at >= 0 {
+		u.User = user
+	}
+	if hasPort {
+		u.Port = uint16(port)
+	}
+	if rest != "" {
+		u.Params = Params(rest)
+	}
+	return true
+}
+
+// parseURIFull is parseURI for any URI.
+func parseURIFull(u *URI, s string, allowHeaders bool) error {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 {
 		return errURI("missing scheme")
