@@ -27,6 +27,21 @@ type Transport interface {
 	SendResponse(ctx context.Context, res *sip.Response, in transport.Flow) error
 }
 
+// ResponseKeeper is an optional interface of a [Transport] (a
+// *transport.Layer has it). With it, a non-INVITE server transaction on an
+// unreliable transport keeps the bytes of its final response rather than
+// the *sip.Response while it waits out Timer J in Completed (§17.2.2: it
+// only sends that response again for each retransmitted request), which
+// makes it much smaller for those 64*T1.
+type ResponseKeeper interface {
+	// SendResponseKeep is SendResponse that also returns a copy of the
+	// bytes sent over an unreliable flow and the flow they left on; b is
+	// nil when there is nothing to keep (a reliable flow).
+	SendResponseKeep(ctx context.Context, res *sip.Response, in transport.Flow) (b []byte, sent transport.Flow, err error)
+	// Resend sends b, returned by SendResponseKeep, again on sent.
+	Resend(ctx context.Context, b []byte, sent transport.Flow) error
+}
+
 // Config configures a [Layer]. The zero value works: RFC default timers,
 // no TU (incoming requests are dropped, as for a Layer used only to send
 // requests), CANCELs answered by [AnswerCancel], no tracing.

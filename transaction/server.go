@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -152,10 +153,35 @@ func (tx *ServerTx) Merged() bool { return tx.merged }
 
 // Response returns the last response the transaction passed to the
 // transport (including a 100 Trying it sent itself), or nil.
+//
+// A non-INVITE transaction over a [ResponseKeeper] transport on UDP keeps
+// only the bytes of its final response in Completed: Response then parses
+// them again, giving a new value each call. Use [ServerTx.Responded] to
+// know whether a final response was sent.
 func (tx *ServerTx) Response() *sip.Response {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	return tx.lastResponse()
+}
+
+// lastResponse is Response with mu held.
+func (tx *ServerTx) lastResponse() *sip.Response {
+	if tx.last == nil && tx.nonInv.wire != nil {
+		if m, err := sip.Parse(tx.nonInv.wire); err == nil {
+			if res, ok := m.(*sip.Response); ok {
+				return res
+			}
+		}
+	}
 	return tx.last
+}
+
+// Responded reports whether the TU's final response has been passed to
+// the transport (whether or not the transport managed to send it).
+func (tx *ServerTx) Responded() bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.nonInv.wire != nil || (tx.last != nil && tx.last.StatusCode.Final())
 }
 
 // Respond passes res to the transaction for transmission on the request's
@@ -441,6 +467,10 @@ func (m *serverInvite) respond(ctx context.Context, res *sip.Response) result {
 //	any        --transport error / TU-------------------> same state
 type serverNonInvite struct {
 	tx *ServerTx
+	// In Completed over a ResponseKeeper transport: the final response as
+	// sent, and where it went (from tx.flow.Local); tx.last is then nil.
+	wire []byte
+	dst  netip.AddrPort
 }
 
 func (m *serverNonInvite) finish() { m.tx.finish() }
@@ -487,7 +517,7 @@ func (m *serverNonInvite) handle(ctx context.Context, ev event) result {
 			// retransmission whenever a retransmission of the request is
 			// received."
 			tx.absorb(ev.req)
-			_ = tx.send(ctx, tx.last, TimerNone, true)
+			m.resend(ctx)
 		case tuRespond:
 			// "Any other final responses passed by the TU to the server
 			// transaction MUST be discarded while in the 'Completed'
@@ -545,7 +575,12 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 	// seconds for unreliable transports, and zero seconds for reliable
 	// transports."
 	tx.disarm(TimerTrying)
-	err := tx.send(ctx, res, TimerNone, false)
+	var err error
+	if k, ok := tx.l.t.(ResponseKeeper); ok && !tx.reliable {
+		err = m.sendKeep(ctx, k, res)
+	} else {
+		err = tx.send(ctx, res, TimerNone, false)
+	}
 	tx.setState(StateCompleted)
 	tx.arm(TimerJ, tx.l.timers.J(tx.reliable))
 	if !tx.reliable {
@@ -554,6 +589,47 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 		tx.req.Store(nil)
 	}
 	return result{err: err}
+}
+
+// sendKeep is ServerTx.send for the final response over a ResponseKeeper:
+// when the transport hands back the bytes it sent from the request's
+// local address, the transaction keeps those instead of res.
+func (m *serverNonInvite) sendKeep(ctx context.Context, k ResponseKeeper, res *sip.Response) error {
+	tx := m.tx
+	tx.last = res
+	if tx.lk != nil {
+		if to := res.To(); to != nil {
+			tx.l.setRespToTag(tx, to.Tag())
+		}
+	}
+	b, sent, err := k.SendResponseKeep(ctx, res, tx.flow)
+	if err != nil {
+		tx.traceMsg(EventError, TimerNone, res, err)
+		return tx.transportError(err)
+	}
+	if b != nil && sent.Network == tx.flow.Network && sent.Local == tx.flow.Local {
+		m.wire, m.dst = b, sent.Remote
+		tx.last = nil
+	}
+	return nil
+}
+
+// resend passes the last response to the transport again.
+func (m *serverNonInvite) resend(ctx context.Context) {
+	tx := m.tx
+	if m.wire == nil {
+		_ = tx.send(ctx, tx.last, TimerNone, true)
+		return
+	}
+	var res *sip.Response // for the Tracer only: parsed again when there is one
+	if tx.l.tracer != nil {
+		res = tx.lastResponse()
+		tx.traceMsg(EventRetransmit, TimerNone, res, nil)
+	}
+	sent := transport.Flow{Network: tx.flow.Network, Local: tx.flow.Local, Remote: m.dst}
+	if err := tx.l.t.(ResponseKeeper).Resend(ctx, m.wire, sent); err != nil {
+		tx.traceMsg(EventError, TimerNone, res, err)
+	}
 }
 
 // AnswerCancel answers a CANCEL as a UAS does (RFC 3261 §9.2), for a TU
