@@ -362,7 +362,7 @@ func (l *Layer) find(m *match) *ServerTx {
 		// "3. the method of the request matches the one that created the
 		// transaction". RFC 2543: "the Request-URI, To tag, From tag,
 		// Call-ID, CSeq, and top Via header field match".
-		if tx.method == m.method && (m.rfc3261 || tx.toTag == m.toTag) {
+		if tx.method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -380,7 +380,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 		// the transaction is INVITE". RFC 2543: "the To tag of the ACK
 		// matches the To tag of the response sent by the server
 		// transaction".
-		if m.rfc3261 || m.toTag == tx.respToTag || (tx.toTag != "" && m.toTag == tx.toTag) {
+		if m.rfc3261 || m.toTag == tx.lg.respToTag || (tx.lg.toTag != "" && m.toTag == tx.lg.toTag) {
 			return tx
 		}
 	}
@@ -391,7 +391,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 // l.mu.
 func (l *Layer) findCancelTarget(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.CANCEL && (m.rfc3261 || tx.toTag == m.toTag) {
+		if tx.method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -458,9 +458,9 @@ func (l *Layer) Merged(req *sip.Request) bool {
 		return false
 	}
 	if m.rfc3261 {
-		return owner.lk != nil || owner.srvKey() != m.sk || owner.method != m.method
+		return owner.lg != nil || owner.srvKey() != m.sk || owner.method != m.method
 	}
-	return owner.lk == nil || *owner.lk != m.lk || owner.toTag != m.toTag || owner.method != m.method
+	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.method != m.method
 }
 
 // setRespToTag records the To tag of an RFC 2543 transaction's response,
@@ -468,7 +468,7 @@ func (l *Layer) Merged(req *sip.Request) bool {
 // Layer).
 func (l *Layer) setRespToTag(tx *ServerTx, tag string) {
 	l.mu.Lock()
-	tx.respToTag = tag
+	tx.lg.respToTag = tag
 	l.mu.Unlock()
 }
 
@@ -493,7 +493,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	l.mu.Lock()
 	if tx.inserted {
 		tx.inserted = false
-		if tx.prev == nil && tx.next == nil && tx.lk == nil {
+		if tx.prev == nil && tx.next == nil && tx.lg == nil {
 			l.servers.del(tx.srvKey()) // alone under its key: the usual case
 		} else {
 			l.unchain(tx)
@@ -529,13 +529,13 @@ func (l *Layer) unchain(tx *ServerTx) {
 		}
 	case tx.next != nil: // head of a chain
 		tx.next.prev = nil
-		if tx.lk == nil {
+		if tx.lg == nil {
 			l.servers.m[tx.srvKey()] = tx.next
 		} else {
-			l.legacy.m[*tx.lk] = tx.next
+			l.legacy.m[tx.lg.key] = tx.next
 		}
 	default: // alone
-		l.legacy.del(*tx.lk)
+		l.legacy.del(tx.lg.key)
 	}
 	tx.next, tx.prev = nil, nil
 }

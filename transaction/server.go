@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -31,17 +30,15 @@ type ServerTx struct {
 	req    atomic.Pointer[sip.Request]
 	flow   transport.Flow
 	method sip.Method
-	toTag  string // the request's To tag
 	merged bool
 	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
-	next, prev *ServerTx  // neighbours in the chain of the same match key
-	inserted   bool       // in the Layer's tables
-	lk         *legacyKey // nil for RFC 3261 requests
-	mk         mergeKey   // the §8.2.2.2 key, when mergeOwner
-	mergeOwner bool       // the Layer's merge index points here
-	respToTag  string     // To tag of the last response (RFC 2543 ACK matching)
+	next, prev *ServerTx // neighbours in the chain of the same match key
+	inserted   bool      // in the Layer's tables
+	lg         *legacyTx // nil for RFC 3261 requests
+	mk         mergeKey  // the §8.2.2.2 key, when mergeOwner
+	mergeOwner bool      // the Layer's merge index points here
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
@@ -50,11 +47,10 @@ type ServerTx struct {
 }
 
 func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *ServerTx {
-	tx := &ServerTx{flow: flow, method: req.Method, toTag: m.toTag}
+	tx := &ServerTx{flow: flow, method: req.Method}
 	tx.req.Store(req)
 	if !m.rfc3261 {
-		lk := m.lk
-		tx.lk = &lk
+		tx.lg = &legacyTx{key: m.lk, toTag: m.toTag}
 	}
 	if flow.IsZero() {
 		if v := req.TopVia(); v != nil {
@@ -221,7 +217,7 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 		tx.traceMsg(EventRetransmit, t, res, nil)
 	} else if tx.last != res {
 		tx.last = res
-		if tx.lk != nil && res.StatusCode != sip.StatusTrying {
+		if tx.lg != nil && res.StatusCode != sip.StatusTrying {
 			if to := res.To(); to != nil {
 				tx.l.setRespToTag(tx, to.Tag())
 			}
@@ -468,9 +464,9 @@ func (m *serverInvite) respond(ctx context.Context, res *sip.Response) result {
 type serverNonInvite struct {
 	tx *ServerTx
 	// In Completed over a ResponseKeeper transport: the final response as
-	// sent, and where it went (from tx.flow.Local); tx.last is then nil.
+	// sent, on tx.flow (the usual case: back to the request's source, from
+	// the socket it came to); tx.last is then nil.
 	wire []byte
-	dst  netip.AddrPort
 }
 
 func (m *serverNonInvite) finish() { m.tx.finish() }
@@ -592,12 +588,14 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 }
 
 // sendKeep is ServerTx.send for the final response over a ResponseKeeper:
-// when the transport hands back the bytes it sent from the request's
-// local address, the transaction keeps those instead of res.
+// when the transport hands back the bytes it sent on the request's flow
+// (to its source: rport, or a sent-by equal to it), the transaction keeps
+// those instead of res; otherwise (a response sent elsewhere per §18.2.2)
+// it keeps res.
 func (m *serverNonInvite) sendKeep(ctx context.Context, k ResponseKeeper, res *sip.Response) error {
 	tx := m.tx
 	tx.last = res
-	if tx.lk != nil {
+	if tx.lg != nil {
 		if to := res.To(); to != nil {
 			tx.l.setRespToTag(tx, to.Tag())
 		}
@@ -607,8 +605,8 @@ func (m *serverNonInvite) sendKeep(ctx context.Context, k ResponseKeeper, res *s
 		tx.traceMsg(EventError, TimerNone, res, err)
 		return tx.transportError(err)
 	}
-	if b != nil && sent.Network == tx.flow.Network && sent.Local == tx.flow.Local {
-		m.wire, m.dst = b, sent.Remote
+	if b != nil && sent == tx.flow {
+		m.wire = b
 		tx.last = nil
 	}
 	return nil
@@ -626,8 +624,7 @@ func (m *serverNonInvite) resend(ctx context.Context) {
 		res = tx.lastResponse()
 		tx.traceMsg(EventRetransmit, TimerNone, res, nil)
 	}
-	sent := transport.Flow{Network: tx.flow.Network, Local: tx.flow.Local, Remote: m.dst}
-	if err := tx.l.t.(ResponseKeeper).Resend(ctx, m.wire, sent); err != nil {
+	if err := tx.l.t.(ResponseKeeper).Resend(ctx, m.wire, tx.flow); err != nil {
 		tx.traceMsg(EventError, TimerNone, res, err)
 	}
 }
