@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -98,13 +99,15 @@ func cpuTime() time.Duration {
 // TestOPTIONSAllocs holds the allocation budget of one OPTIONS transaction
 // through Client and Server over loopback UDP, both sides and the request
 // built by the caller included (BenchmarkOPTIONS measures the same under
-// load). Of the 25: 14 are the sip package's and the request builder's
+// load). Of the 26: 14 are the sip package's and the request builder's
 // (parsing two messages, building request and response, random tags and
-// Call-ID), 7 are stack's, transaction's and transport's (the two
-// transactions, the response channel, the handler's state, the Via branch
-// and received/rport), and 4 are the timers of the two transactions, made
+// Call-ID), 8 are stack's, transaction's and transport's (the two
+// transactions, the response channel, the handler's state, the Via branch,
+// received/rport, and the copy of the encoded 200 that the server
+// transaction keeps instead of the *sip.Response while Timer J runs: see
+// TestOPTIONSRetained), and 4 are the timers of the two transactions, made
 // new here because no transaction has ended yet to hand its timer on
-// (BenchmarkOPTIONSSteady: 21).
+// (BenchmarkOPTIONSSteady: 23).
 func TestOPTIONSAllocs(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("allocation counts differ under -race and -cover")
@@ -125,10 +128,62 @@ func TestOPTIONSAllocs(t *testing.T) {
 		}
 	}
 	do() // warm up: listeners, sockets, slabs
-	const budget = 25
+	const budget = 26
 	if n := testing.AllocsPerRun(200, do); n > budget {
 		t.Errorf("%.1f allocations per OPTIONS transaction, budget %d", n, budget)
 	} else {
 		t.Logf("%.1f allocations per OPTIONS transaction (budget %d)", n, budget)
+	}
+}
+
+// TestOPTIONSRetained holds the memory an OPTIONS transaction keeps alive
+// after Do has returned, while its server transaction waits out Timer J
+// (32 s) and its client transaction Timer K (5 s) in Completed: both sides
+// together, measured over 2,000 transactions as live heap after a GC. Both
+// transactions have let the request go, and the server one keeps its 200
+// as the bytes sent (pointer-free, so the GC does not scan them); what is
+// left is the two transactions, their timers and table entries, and the
+// received request's bytes that the transaction key's strings point into.
+// (Before: 6,249 bytes, 19 objects.)
+func TestOPTIONSRetained(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("heap figures differ under -race and -cover")
+	}
+	s := &Server{Handler: respond(sip.StatusOK)}
+	ln, err := s.Listen(t.Context(), transport.UDP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := &Client{}
+	defer c.Close()
+	d := transport.Dest{Network: transport.UDP, Addr: ln.Addr()}
+	do := func() {
+		res, err := c.Do(context.Background(), request(sip.OPTIONS, ln.Addr()), WithDest(d))
+		if err != nil || res.StatusCode != sip.StatusOK {
+			t.Fatalf("Do = %v, %v", res, err)
+		}
+	}
+	for range 100 {
+		do() // warm up: listeners, sockets, slabs, workers
+	}
+	const n = 2000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		do()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := s.tx.Len(); got < n {
+		t.Fatalf("%d server transactions alive, want ≥ %d (all in Completed)", got, n)
+	}
+	bytes := float64(after.HeapAlloc-before.HeapAlloc) / n
+	objs := float64(after.HeapObjects-before.HeapObjects) / n
+	const budget = 2900
+	t.Logf("%.0f bytes, %.1f objects retained per OPTIONS transaction (budget %d bytes)", bytes, objs, budget)
+	if bytes > budget {
+		t.Errorf("%.0f bytes retained per OPTIONS transaction, budget %d", bytes, budget)
 	}
 }

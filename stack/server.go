@@ -423,10 +423,7 @@ func (w *responseWriter) Respond(res *sip.Response) error {
 	return w.tx.Respond(context.Background(), res)
 }
 
-func (w *responseWriter) Responded() bool {
-	r := w.tx.Response()
-	return r != nil && r.StatusCode.Final()
-}
+func (w *responseWriter) Responded() bool { return w.tx.Responded() }
 
 // Flow returns the flow the request arrived on.
 func (w *responseWriter) Flow() transport.Flow { return w.tx.Flow() }

@@ -25,7 +25,7 @@ const (
 // Its methods are safe for concurrent use.
 type ClientTx struct {
 	core
-	req  *sip.Request
+	req  *sip.Request // nil once a non-INVITE has completed (under core.mu)
 	dest transport.Dest
 	res  chan *sip.Response
 
@@ -88,10 +88,14 @@ func (tx *ClientTx) Responses() <-chan *sip.Response { return tx.res }
 // Call-ID, To, From, CSeq number, top Via and Route "MUST" be those of the
 // request being cancelled. The copy is made once, on the first call, and
 // shared by later calls: treat it as read-only.
+//
+// A non-INVITE transaction lets its request go once a final response has
+// arrived (in Completed it only absorbs retransmitted responses,
+// §17.1.2.2): Request then returns the copy if one was made, else nil.
 func (tx *ClientTx) Request() *sip.Request {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if tx.clone == nil {
+	if tx.clone == nil && tx.req != nil {
 		tx.clone = tx.req.Clone()
 	}
 	return tx.clone
@@ -505,6 +509,9 @@ func (m *clientNonInvite) handle(ctx context.Context, ev event) result {
 				tx.setState(StateCompleted)
 				tx.deliver(ev.res)
 				tx.arm(TimerK, t.K(tx.reliable))
+				// Completed needs only the key: let the request go
+				// (see Request).
+				tx.req = nil
 			}
 		case timerFired:
 			switch ev.t {

@@ -345,6 +345,9 @@ func TestClientNonInviteCompleted(t *testing.T) {
 					return
 				}
 				tc.wantState(tx, StateCompleted)
+				if got := tx.Request(); got != nil {
+					t.Fatalf("Request in Completed = %v, want nil (let go, no copy made)", got)
+				}
 				tc.advance(t1)
 				tc.recv(ok)
 				tc.recv(response(req, 404, "bob"))

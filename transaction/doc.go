@@ -34,6 +34,14 @@
 // request may have switched to TCP for its size) or arrived on. Every
 // value derives from [Timers] (RFC 3261 Table 4, RFC 6026 §8.11).
 //
+// A non-INVITE transaction in Completed only absorbs retransmissions
+// (§17.1.2.2: responses; §17.2.2: requests, answered with the final
+// response again), and on UDP it stays there 64*T1 (server, Timer J) or T4
+// (client, Timer K). It therefore lets its request go on entering
+// Completed ([ServerTx.Request] and [ClientTx.Request] say when they
+// return nil), and a server transaction over a [ResponseKeeper] transport
+// keeps its final response as the bytes sent rather than a *sip.Response.
+//
 // # Matching
 //
 // Responses are matched to client transactions by the branch of the top

@@ -63,6 +63,28 @@ func (f *fakeTransport) SendResponse(ctx context.Context, res *sip.Response, in 
 	return nil
 }
 
+// SendResponseKeep makes the fake a ResponseKeeper, so that the figure
+// tests run the path a *transport.Layer takes: it records res and gives
+// back its bytes and the flow (in, from the same local address).
+func (f *fakeTransport) SendResponseKeep(ctx context.Context, res *sip.Response, in transport.Flow) ([]byte, transport.Flow, error) {
+	if err := f.SendResponse(ctx, res, in); err != nil {
+		return nil, transport.Flow{}, err
+	}
+	if in.Reliable() {
+		return nil, transport.Flow{}, nil
+	}
+	return res.AppendTo(nil), in, nil
+}
+
+// Resend records the response parsed again from b.
+func (f *fakeTransport) Resend(ctx context.Context, b []byte, sent transport.Flow) error {
+	m, err := sip.Parse(b)
+	if err != nil {
+		return err
+	}
+	return f.SendResponse(ctx, m.(*sip.Response), sent)
+}
+
 func (f *fakeTransport) setFail(fn func(m sip.Message) error) {
 	f.mu.Lock()
 	f.fail = fn

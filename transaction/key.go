@@ -71,6 +71,14 @@ type legacyKey struct {
 	via     viaKey
 }
 
+// legacyTx is what only a server transaction created by an RFC 2543
+// request needs: its table key and the To tags its matching compares.
+type legacyTx struct {
+	key       legacyKey
+	toTag     string // the request's To tag
+	respToTag string // To tag of the last response (ACK matching); owned by Layer.mu
+}
+
 // mergeKey is what §8.2.2.2 compares to find merged requests: "If the From
 // tag, Call-ID, and CSeq exactly match those associated with an ongoing
 // transaction, but the request does not match that transaction".

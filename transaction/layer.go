@@ -27,6 +27,21 @@ type Transport interface {
 	SendResponse(ctx context.Context, res *sip.Response, in transport.Flow) error
 }
 
+// ResponseKeeper is an optional interface of a [Transport] (a
+// *transport.Layer has it). With it, a non-INVITE server transaction on an
+// unreliable transport keeps the bytes of its final response rather than
+// the *sip.Response while it waits out Timer J in Completed (§17.2.2: it
+// only sends that response again for each retransmitted request), which
+// makes it much smaller for those 64*T1.
+type ResponseKeeper interface {
+	// SendResponseKeep is SendResponse that also returns a copy of the
+	// bytes sent over an unreliable flow and the flow they left on; b is
+	// nil when there is nothing to keep (a reliable flow).
+	SendResponseKeep(ctx context.Context, res *sip.Response, in transport.Flow) (b []byte, sent transport.Flow, err error)
+	// Resend sends b, returned by SendResponseKeep, again on sent.
+	Resend(ctx context.Context, b []byte, sent transport.Flow) error
+}
+
 // Config configures a [Layer]. The zero value works: RFC default timers,
 // no TU (incoming requests are dropped, as for a Layer used only to send
 // requests), CANCELs answered by [AnswerCancel], no tracing.
@@ -347,7 +362,7 @@ func (l *Layer) find(m *match) *ServerTx {
 		// "3. the method of the request matches the one that created the
 		// transaction". RFC 2543: "the Request-URI, To tag, From tag,
 		// Call-ID, CSeq, and top Via header field match".
-		if tx.method == m.method && (m.rfc3261 || tx.toTag == m.toTag) {
+		if tx.method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -365,7 +380,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 		// the transaction is INVITE". RFC 2543: "the To tag of the ACK
 		// matches the To tag of the response sent by the server
 		// transaction".
-		if m.rfc3261 || m.toTag == tx.respToTag || (tx.toTag != "" && m.toTag == tx.toTag) {
+		if m.rfc3261 || m.toTag == tx.lg.respToTag || (tx.lg.toTag != "" && m.toTag == tx.lg.toTag) {
 			return tx
 		}
 	}
@@ -376,7 +391,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 // l.mu.
 func (l *Layer) findCancelTarget(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.CANCEL && (m.rfc3261 || tx.toTag == m.toTag) {
+		if tx.method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -405,7 +420,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		l.legacy.put(m.lk, tx)
 	}
 	tx.inserted = true
-	if mk, ok := mergeKeyFor(tx.req); ok {
+	if mk, ok := mergeKeyFor(tx.req.Load()); ok {
 		// §8.2.2.2: "If the From tag, Call-ID, and CSeq exactly match
 		// those associated with an ongoing transaction, but the request
 		// does not match that transaction (based on the matching rules in
@@ -414,7 +429,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 			tx.merged = true
 		} else {
 			l.merged.put(mk, tx)
-			tx.mergeOwner = true
+			tx.mk, tx.mergeOwner = mk, true
 		}
 	}
 	l.live++
@@ -443,9 +458,9 @@ func (l *Layer) Merged(req *sip.Request) bool {
 		return false
 	}
 	if m.rfc3261 {
-		return owner.lk != nil || owner.sk != m.sk || owner.method != m.method
+		return owner.lg != nil || owner.srvKey() != m.sk || owner.method != m.method
 	}
-	return owner.lk == nil || *owner.lk != m.lk || owner.toTag != m.toTag || owner.method != m.method
+	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.method != m.method
 }
 
 // setRespToTag records the To tag of an RFC 2543 transaction's response,
@@ -453,7 +468,7 @@ func (l *Layer) Merged(req *sip.Request) bool {
 // Layer).
 func (l *Layer) setRespToTag(tx *ServerTx, tag string) {
 	l.mu.Lock()
-	tx.respToTag = tag
+	tx.lg.respToTag = tag
 	l.mu.Unlock()
 }
 
@@ -478,8 +493,8 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	l.mu.Lock()
 	if tx.inserted {
 		tx.inserted = false
-		if tx.prev == nil && tx.next == nil && tx.lk == nil {
-			l.servers.del(tx.sk) // alone under its key: the usual case
+		if tx.prev == nil && tx.next == nil && tx.lg == nil {
+			l.servers.del(tx.srvKey()) // alone under its key: the usual case
 		} else {
 			l.unchain(tx)
 		}
@@ -493,14 +508,12 @@ func (l *Layer) removeServer(tx *ServerTx) {
 
 // unmerge removes tx's entry from the §8.2.2.2 index. The entry is tx's:
 // it is set only when absent and removed only by its owner. (The key is
-// computed again rather than kept: that keeps a ServerTx within 512
-// bytes.) Caller holds l.mu.
+// kept, as the request may be gone.) Caller holds l.mu.
 //
 //go:noinline
 func (l *Layer) unmerge(tx *ServerTx) {
-	mk, _ := mergeKeyFor(tx.req)
-	l.merged.del(mk)
-	tx.mergeOwner = false
+	l.merged.del(tx.mk)
+	tx.mk, tx.mergeOwner = mergeKey{}, false
 }
 
 // unchain takes tx out of its chain of transactions sharing a match key,
@@ -516,13 +529,13 @@ func (l *Layer) unchain(tx *ServerTx) {
 		}
 	case tx.next != nil: // head of a chain
 		tx.next.prev = nil
-		if tx.lk == nil {
-			l.servers.m[tx.sk] = tx.next
+		if tx.lg == nil {
+			l.servers.m[tx.srvKey()] = tx.next
 		} else {
-			l.legacy.m[*tx.lk] = tx.next
+			l.legacy.m[tx.lg.key] = tx.next
 		}
 	default: // alone
-		l.legacy.del(*tx.lk)
+		l.legacy.del(tx.lg.key)
 	}
 	tx.next, tx.prev = nil, nil
 }

@@ -134,6 +134,43 @@ func TestAnswerCancel(t *testing.T) {
 	}, func(c *Config) { c.OnCancel = nil })
 }
 
+// A non-INVITE server transaction on UDP lets its request go in Completed
+// (ServerTx.Request is then nil; the TU keeps its own reference) and still
+// answers retransmissions and a CANCEL: 200 with the final response's To
+// tag, no 487, and no reach for the request it let go.
+func TestServerNonInviteReleasesRequest(t *testing.T) {
+	run(t, transport.UDP, func(t *testing.T, tc *testConn) {
+		tx, req := tc.newOptions()
+		if tx.Request() != req {
+			t.Fatal("Request before the final response is not the request")
+		}
+		tc.respond(tx, response(req, 200, "bob"))
+		tc.wantResponse("200", 200)
+		tc.wantState(tx, StateCompleted)
+		if got := tx.Request(); got != nil {
+			t.Fatalf("Request in Completed over UDP = %v, want nil (let go)", got)
+		}
+		tc.recv(req)
+		tc.wantResponse("200 re-sent in Completed", 200)
+		tc.recv(newReq(t, reqSpec{method: sip.CANCEL, branch: testBranch}))
+		if res := tc.wantResponse("200 to CANCEL", 200); res.To().Tag() != "bob" {
+			t.Fatalf("CANCEL's 200 To tag %q, want the final response's", res.To().Tag())
+		}
+		tc.wantNothingSent("no 487 to a completed OPTIONS")
+		tc.advance(64 * t1)
+		tc.wantDone(tx, nil, TimerNone)
+	}, func(c *Config) { c.OnCancel = nil })
+	// Over a reliable transport the transaction ends at once, request kept.
+	run(t, transport.TCP, func(t *testing.T, tc *testConn) {
+		tx, req := tc.newOptions()
+		tc.respond(tx, response(req, 200, "bob"))
+		tc.wantResponse("200", 200)
+		if tx.Request() != req {
+			t.Fatal("Request after the end over TCP is not the request")
+		}
+	})
+}
+
 // §17.2.3, RFC 2543 requests (no magic cookie): matched by Request-URI,
 // tags, Call-ID, CSeq and top Via; the ACK by the To tag of the response.
 // RFC 6026 §6: an RFC 2543 ACK matching a transaction in Accepted goes to

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/transport"
@@ -344,4 +345,16 @@ func TestTimerReuse(t *testing.T) {
 			t.Errorf("second round made new timers: unused ticks %d→%d (client), %d→%d (server)", c0, c, s0, s)
 		}
 	})
+}
+
+// TestTxSize keeps both transaction types within 512 bytes: larger objects
+// with pointers carry a malloc header, set on every allocation, and fall
+// in a 576-byte size class.
+func TestTxSize(t *testing.T) {
+	if n := unsafe.Sizeof(ServerTx{}); n > 512 {
+		t.Errorf("ServerTx is %d bytes, want ≤ 512", n)
+	}
+	if n := unsafe.Sizeof(ClientTx{}); n > 512 {
+		t.Errorf("ClientTx is %d bytes, want ≤ 512", n)
+	}
 }

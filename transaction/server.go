@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -24,20 +25,20 @@ import (
 // Its methods are safe for concurrent use.
 type ServerTx struct {
 	core
-	req    *sip.Request
+	// req is the request; a non-INVITE transaction over an unreliable
+	// transport lets it go on entering Completed (see Request).
+	req    atomic.Pointer[sip.Request]
 	flow   transport.Flow
 	method sip.Method
-	toTag  string // the request's To tag
 	merged bool
 	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
 	next, prev *ServerTx // neighbours in the chain of the same match key
 	inserted   bool      // in the Layer's tables
-	sk         srvKey
-	lk         *legacyKey // nil for RFC 3261 requests
-	mergeOwner bool       // the Layer's merge index points here
-	respToTag  string     // To tag of the last response (RFC 2543 ACK matching)
+	lg         *legacyTx // nil for RFC 3261 requests
+	mk         mergeKey  // the §8.2.2.2 key, when mergeOwner
+	mergeOwner bool      // the Layer's merge index points here
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
@@ -46,11 +47,10 @@ type ServerTx struct {
 }
 
 func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *ServerTx {
-	tx := &ServerTx{req: req, flow: flow, method: req.Method, toTag: m.toTag}
-	tx.sk = m.sk
+	tx := &ServerTx{flow: flow, method: req.Method}
+	tx.req.Store(req)
 	if !m.rfc3261 {
-		lk := m.lk
-		tx.lk = &lk
+		tx.lg = &legacyTx{key: m.lk, toTag: m.toTag}
 	}
 	if flow.IsZero() {
 		if v := req.TopVia(); v != nil {
@@ -122,7 +122,20 @@ func (tx *ServerTx) Err() error { return tx.termErr() }
 
 // Request returns the request that created the transaction. It is shared:
 // treat it as read-only.
-func (tx *ServerTx) Request() *sip.Request { return tx.req }
+//
+// A non-INVITE server transaction on an unreliable transport (UDP) lets
+// the request go once it has sent its final response: in the Completed
+// state it needs only its key and that response to answer retransmissions
+// (§17.2.2), and Timer J keeps it for 64*T1. Request then returns nil.
+// A TU that needs the request after answering keeps its own reference
+// (the one passed to [Config.OnRequest]); INVITE transactions, and all
+// transactions on reliable transports, keep it until they terminate.
+func (tx *ServerTx) Request() *sip.Request { return tx.req.Load() }
+
+// srvKey returns the key of an RFC 3261 transaction in the Layer's table.
+func (tx *ServerTx) srvKey() srvKey {
+	return srvKey{branch: tx.key.Branch, host: tx.key.Host, port: tx.key.Port}
+}
 
 // Flow returns the flow the request arrived on; responses go back on it
 // (§18.2.2).
@@ -136,10 +149,35 @@ func (tx *ServerTx) Merged() bool { return tx.merged }
 
 // Response returns the last response the transaction passed to the
 // transport (including a 100 Trying it sent itself), or nil.
+//
+// A non-INVITE transaction over a [ResponseKeeper] transport on UDP keeps
+// only the bytes of its final response in Completed: Response then parses
+// them again, giving a new value each call. Use [ServerTx.Responded] to
+// know whether a final response was sent.
 func (tx *ServerTx) Response() *sip.Response {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	return tx.lastResponse()
+}
+
+// lastResponse is Response with mu held.
+func (tx *ServerTx) lastResponse() *sip.Response {
+	if tx.last == nil && tx.nonInv.wire != nil {
+		if m, err := sip.Parse(tx.nonInv.wire); err == nil {
+			if res, ok := m.(*sip.Response); ok {
+				return res
+			}
+		}
+	}
 	return tx.last
+}
+
+// Responded reports whether the TU's final response has been passed to
+// the transport (whether or not the transport managed to send it).
+func (tx *ServerTx) Responded() bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.nonInv.wire != nil || (tx.last != nil && tx.last.StatusCode.Final())
 }
 
 // Respond passes res to the transaction for transmission on the request's
@@ -179,7 +217,7 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 		tx.traceMsg(EventRetransmit, t, res, nil)
 	} else if tx.last != res {
 		tx.last = res
-		if tx.lk != nil && res.StatusCode != sip.StatusTrying {
+		if tx.lg != nil && res.StatusCode != sip.StatusTrying {
 			if to := res.To(); to != nil {
 				tx.l.setRespToTag(tx, to.Tag())
 			}
@@ -197,7 +235,7 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 // Section 8.2.6, except that the insertion of tags in the To header field
 // of the response (when none was present in the request) is downgraded
 // from MAY to SHOULD NOT." sip.NewResponse adds no tag to a 100.
-func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req, sip.StatusTrying) }
+func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req.Load(), sip.StatusTrying) }
 
 // finish removes the transaction from its Layer.
 func (tx *ServerTx) finish() { tx.l.removeServer(tx) }
@@ -425,6 +463,10 @@ func (m *serverInvite) respond(ctx context.Context, res *sip.Response) result {
 //	any        --transport error / TU-------------------> same state
 type serverNonInvite struct {
 	tx *ServerTx
+	// In Completed over a ResponseKeeper transport: the final response as
+	// sent, on tx.flow (the usual case: back to the request's source, from
+	// the socket it came to); tx.last is then nil.
+	wire []byte
 }
 
 func (m *serverNonInvite) finish() { m.tx.finish() }
@@ -471,7 +513,7 @@ func (m *serverNonInvite) handle(ctx context.Context, ev event) result {
 			// retransmission whenever a retransmission of the request is
 			// received."
 			tx.absorb(ev.req)
-			_ = tx.send(ctx, tx.last, TimerNone, true)
+			m.resend(ctx)
 		case tuRespond:
 			// "Any other final responses passed by the TU to the server
 			// transaction MUST be discarded while in the 'Completed'
@@ -529,10 +571,62 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 	// seconds for unreliable transports, and zero seconds for reliable
 	// transports."
 	tx.disarm(TimerTrying)
-	err := tx.send(ctx, res, TimerNone, false)
+	var err error
+	if k, ok := tx.l.t.(ResponseKeeper); ok && !tx.reliable {
+		err = m.sendKeep(ctx, k, res)
+	} else {
+		err = tx.send(ctx, res, TimerNone, false)
+	}
 	tx.setState(StateCompleted)
 	tx.arm(TimerJ, tx.l.timers.J(tx.reliable))
+	if !tx.reliable {
+		// Completed lasts 64*T1 and needs only the key and the final
+		// response: let the request go (see Request).
+		tx.req.Store(nil)
+	}
 	return result{err: err}
+}
+
+// sendKeep is ServerTx.send for the final response over a ResponseKeeper:
+// when the transport hands back the bytes it sent on the request's flow
+// (to its source: rport, or a sent-by equal to it), the transaction keeps
+// those instead of res; otherwise (a response sent elsewhere per §18.2.2)
+// it keeps res.
+func (m *serverNonInvite) sendKeep(ctx context.Context, k ResponseKeeper, res *sip.Response) error {
+	tx := m.tx
+	tx.last = res
+	if tx.lg != nil {
+		if to := res.To(); to != nil {
+			tx.l.setRespToTag(tx, to.Tag())
+		}
+	}
+	b, sent, err := k.SendResponseKeep(ctx, res, tx.flow)
+	if err != nil {
+		tx.traceMsg(EventError, TimerNone, res, err)
+		return tx.transportError(err)
+	}
+	if b != nil && sent == tx.flow {
+		m.wire = b
+		tx.last = nil
+	}
+	return nil
+}
+
+// resend passes the last response to the transport again.
+func (m *serverNonInvite) resend(ctx context.Context) {
+	tx := m.tx
+	if m.wire == nil {
+		_ = tx.send(ctx, tx.last, TimerNone, true)
+		return
+	}
+	var res *sip.Response // for the Tracer only: parsed again when there is one
+	if tx.l.tracer != nil {
+		res = tx.lastResponse()
+		tx.traceMsg(EventRetransmit, TimerNone, res, nil)
+	}
+	if err := tx.l.t.(ResponseKeeper).Resend(ctx, m.wire, tx.flow); err != nil {
+		tx.traceMsg(EventError, TimerNone, res, err)
+	}
 }
 
 // AnswerCancel answers a CANCEL as a UAS does (RFC 3261 §9.2), for a TU
@@ -561,8 +655,8 @@ func AnswerCancel(ctx context.Context, cancel, target *ServerTx) error {
 		tag = last.To().Tag()
 	}
 	if tag == "" {
-		if to := target.Request().To(); to != nil {
-			tag = to.Tag()
+		if req := target.Request(); req != nil && req.To() != nil {
+			tag = req.To().Tag()
 		}
 	}
 	if tag == "" {
@@ -571,7 +665,7 @@ func AnswerCancel(ctx context.Context, cancel, target *ServerTx) error {
 	ok := sip.NewResponse(cancel.Request(), sip.StatusOK)
 	ok.SetToTag(tag)
 	err := cancel.Respond(ctx, ok)
-	if target.Request().Method == sip.INVITE && target.State() == StateProceeding {
+	if target.method == sip.INVITE && target.State() == StateProceeding {
 		rt := sip.NewResponse(target.Request(), sip.StatusRequestTerminated)
 		rt.SetToTag(tag)
 		if err2 := target.Respond(ctx, rt); err2 != nil && !errors.Is(err2, ErrFinalSent) {

@@ -308,3 +308,79 @@ func TestSendRequestErrors(t *testing.T) {
 		})
 	}
 }
+
+// SendResponseKeep gives back the datagram it sent over UDP and where it
+// went, and Resend sends exactly those bytes again from the same socket;
+// over TCP there is nothing to keep; Resend fails once the listener has
+// closed.
+func TestSendResponseKeep(t *testing.T) {
+	server := newLayer(t)
+	reqs := collect(server)
+	addr := listenUDPTCP(t, server, "127.0.0.1")
+	src, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	srcAP := addrPortOf(src.LocalAddr())
+	if _, err := src.WriteToUDPAddrPort(rawRequest("SIP/2.0/UDP 192.0.2.7:5999;branch=z9hG4bKkeep1;rport", "keep-1", ""), addr); err != nil {
+		t.Fatal(err)
+	}
+	in := waitFor(t, reqs, 5*time.Second, byCallID("keep-1"))
+	res := sip.NewResponse(in.Message.(*sip.Request), sip.StatusOK)
+	b, sent, err := server.SendResponseKeep(t.Context(), res, in.Flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Flow{Network: UDP, Local: addr, Remote: srcAP}); sent != want {
+		t.Fatalf("sent on %+v, want %+v", sent, want)
+	}
+	read := func() []byte {
+		t.Helper()
+		buf := make([]byte, 4096)
+		if err := src.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, from, err := src.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unmap(from) != addr {
+			t.Fatalf("datagram from %v, want the listener %v", from, addr)
+		}
+		return buf[:n]
+	}
+	first := read()
+	if !bytes.Equal(first, b) || !bytes.Equal(b, res.AppendTo(nil)) {
+		t.Fatalf("kept bytes differ from those sent:\n%s\n---\n%s", b, first)
+	}
+	if err := server.Resend(t.Context(), b, sent); err != nil {
+		t.Fatal(err)
+	}
+	if again := read(); !bytes.Equal(again, first) {
+		t.Fatalf("resent datagram differs:\n%s\n---\n%s", again, first)
+	}
+
+	// TCP: sent as by SendResponse, nothing kept.
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(rawRequest("SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKkeep2", "keep-2", "")); err != nil {
+		t.Fatal(err)
+	}
+	in = waitFor(t, reqs, 5*time.Second, byCallID("keep-2"))
+	b2, _, err := server.SendResponseKeep(t.Context(), sip.NewResponse(in.Message.(*sip.Request), sip.StatusOK), in.Flow)
+	if err != nil || b2 != nil {
+		t.Fatalf("over TCP: %d bytes kept, %v", len(b2), err)
+	}
+	if m, err := readSIP(t, c, 5*time.Second); err != nil || m.(*sip.Response).StatusCode != sip.StatusOK {
+		t.Fatalf("TCP response: %v, %v", m, err)
+	}
+
+	server.Close()
+	if err := server.Resend(t.Context(), b, sent); !errors.Is(err, ErrFlowClosed) {
+		t.Fatalf("Resend after Close: %v, want ErrFlowClosed", err)
+	}
+}

@@ -522,35 +522,69 @@ func (l *Layer) dialStream(ctx context.Context, n Network, addr netip.AddrPort, 
 // §4: "The response MUST be sent from the same address and port that the
 // corresponding request was received on").
 func (l *Layer) SendResponse(ctx context.Context, res *sip.Response, in Flow) error {
+	_, _, err := l.sendResponse(ctx, res, in, false)
+	return err
+}
+
+// SendResponseKeep is SendResponse that also returns, for a response sent
+// over UDP, a copy of the datagram and the flow it left on (the listener's
+// address and the destination), so that the caller can drop res and send
+// the same bytes again with [Layer.Resend]: a non-INVITE server
+// transaction answering retransmissions in its Completed state needs only
+// those (RFC 3261 §17.2.2). Over other networks, and on error, b is nil.
+// b belongs to the caller.
+func (l *Layer) SendResponseKeep(ctx context.Context, res *sip.Response, in Flow) (b []byte, sent Flow, err error) {
+	return l.sendResponse(ctx, res, in, true)
+}
+
+// Resend sends b, a datagram returned by [Layer.SendResponseKeep], again
+// on the UDP flow it went out on: from the listener at sent.Local to
+// sent.Remote. It fails with ErrFlowClosed if that listener has closed.
+func (l *Layer) Resend(ctx context.Context, b []byte, sent Flow) error {
+	if sent.Network != UDP {
+		return fmt.Errorf("%w: Resend on %v", ErrUnsupported, sent.Network)
+	}
+	ln := l.listenerAt(UDP, sent.Local)
+	if ln == nil {
+		return ErrFlowClosed
+	}
+	if err := l.writeUDP(ln, b, sent.Remote); err != nil {
+		return fmt.Errorf("transport: send response to UDP %v: %w", sent.Remote, err)
+	}
+	return nil
+}
+
+// sendResponse is SendResponse; keep asks for a copy of a UDP datagram.
+func (l *Layer) sendResponse(ctx context.Context, res *sip.Response, in Flow, keep bool) ([]byte, Flow, error) {
 	l.init()
 	// No check for shutdown here: while Shutdown waits, a response to a
 	// request read meanwhile still goes out on its connection; new
 	// connections and closed listeners fail on their own.
 	v := res.TopVia()
 	if v == nil {
-		return ErrNoVia
+		return nil, Flow{}, ErrNoVia
 	}
 	n := in.Network
 	if n == Unknown {
 		var err error
 		if n, err = ParseNetwork(v.Transport); err != nil {
-			return fmt.Errorf("%w: Via transport %q", ErrUnsupported, v.Transport)
+			return nil, Flow{}, fmt.Errorf("%w: Via transport %q", ErrUnsupported, v.Transport)
 		}
 	}
 	if n.Reliable() {
-		return l.sendResponseConn(ctx, res, n, v, in)
+		return nil, Flow{}, l.sendResponseConn(ctx, res, n, v, in)
 	}
 	if n != UDP {
-		return fmt.Errorf("%w: %v", ErrUnsupported, n)
+		return nil, Flow{}, fmt.Errorf("%w: %v", ErrUnsupported, n)
 	}
 	dst, err := l.udpResponseDest(ctx, v)
 	if err != nil {
-		return err
+		return nil, Flow{}, err
 	}
 	ln := l.listenerAt(UDP, in.Local)
 	if ln == nil {
 		if ln, _, err = l.udpFor(dst); err != nil {
-			return err
+			return nil, Flow{}, err
 		}
 	}
 	bp := getBuf()
@@ -558,9 +592,12 @@ func (l *Layer) SendResponse(ctx context.Context, res *sip.Response, in Flow) er
 	b := res.AppendTo(*bp)
 	*bp = b
 	if err := l.writeUDP(ln, b, dst); err != nil {
-		return fmt.Errorf("transport: send response to UDP %v: %w", dst, err)
+		return nil, Flow{}, fmt.Errorf("transport: send response to UDP %v: %w", dst, err)
 	}
-	return nil
+	if !keep {
+		return nil, Flow{}, nil
+	}
+	return append([]byte(nil), b...), Flow{Network: UDP, Local: ln.addr, Remote: dst}, nil
 }
 
 func (l *Layer) udpResponseDest(ctx context.Context, v *sip.Via) (netip.AddrPort, error) {
