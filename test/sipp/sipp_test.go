@@ -81,8 +81,10 @@ func sipp(t *testing.T, timeout time.Duration, args ...string) (*exec.Cmd, func(
 		logs, _ := filepath.Glob(filepath.Join(dir, "*errors.log"))
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
+			// The first error explains the rest (later ones are usually
+			// retransmissions reaching a dead call): keep the head.
 			if len(b) > 4000 {
-				b = b[len(b)-4000:]
+				b = b[:4000]
 			}
 			out.WriteString("\n--- " + filepath.Base(l) + "\n" + string(b))
 		}
