@@ -52,6 +52,9 @@
 //     PRACK, UPDATE, INFO, MESSAGE and 100rel.
 //
 // Also: [NewRequest] builds out-of-dialog requests (§8.1.1),
-// [Registration] is the registration client (§10.2), and [Phone] is the
-// simple G.711 phone of `parley call` / `parley answer`.
+// [Registration] is the registration client (§10.2), [Media] is a G.711
+// RTP stream (RFC 3550; PCMU and PCMA of RFC 3551 §4.5.14, 20 ms packets)
+// sending a tone or any [Source], echoing, or recording what it receives,
+// and [Phone] is the simple G.711 phone built on it; `parley call` and
+// `parley answer` use Media for their RTP.
 package ua

@@ -135,7 +135,7 @@ func (p *Phone) capabilities(m *Media) sdp.Capabilities {
 		Address:  p.MediaIP,
 		Ports:    func(string) int { return m.LocalPort() },
 		Media: []sdp.MediaCapability{{Type: "audio", PTime: 20 * time.Millisecond,
-			Codecs: []sdp.Codec{{PayloadType: 0, Name: "PCMU", ClockRate: 8000}}}},
+			Codecs: []sdp.Codec{{PayloadType: PCMU, Name: "PCMU", ClockRate: 8000}}}},
 	}
 }
 

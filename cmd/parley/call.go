@@ -174,14 +174,14 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 
 // mediaCaps is what a call offers and answers: one audio stream with
 // G.711 µ-law and A-law (RFC 3551) on m's port.
-func mediaCaps(ip netip.Addr, m *rtpStream) sdp.Capabilities {
+func mediaCaps(ip netip.Addr, m *ua.Media) sdp.Capabilities {
 	return sdp.Capabilities{
 		Username: "parley",
 		Address:  ip,
-		Ports:    func(string) int { return m.port() },
+		Ports:    func(string) int { return m.LocalPort() },
 		Media: []sdp.MediaCapability{{Type: "audio", PTime: 20 * time.Millisecond, Codecs: []sdp.Codec{
-			{PayloadType: ptPCMU, Name: "PCMU", ClockRate: 8000},
-			{PayloadType: ptPCMA, Name: "PCMA", ClockRate: 8000},
+			{PayloadType: ua.PCMU, Name: "PCMU", ClockRate: 8000},
+			{PayloadType: ua.PCMA, Name: "PCMA", ClockRate: 8000},
 		}}},
 	}
 }
@@ -189,7 +189,7 @@ func mediaCaps(ip netip.Addr, m *rtpStream) sdp.Capabilities {
 // startMedia points m at the first active audio stream of remote, with
 // the first G.711 payload type it lists; it does nothing when remote has
 // none (the stream was refused or put on hold with port 0).
-func startMedia(m *rtpStream, remote *sdp.Session) bool {
+func startMedia(m *ua.Media, remote *sdp.Session) bool {
 	if remote == nil {
 		return false
 	}
@@ -207,8 +207,8 @@ func startMedia(m *rtpStream, remote *sdp.Session) bool {
 			return false
 		}
 		for _, cd := range md.Codecs() {
-			if cd.PayloadType == ptPCMU || cd.PayloadType == ptPCMA {
-				m.start(netip.AddrPortFrom(a, uint16(md.Port)), uint8(cd.PayloadType))
+			if cd.PayloadType == ua.PCMU || cd.PayloadType == ua.PCMA {
+				m.Start(netip.AddrPortFrom(a, uint16(md.Port)), uint8(cd.PayloadType))
 				return true
 			}
 		}
@@ -324,12 +324,14 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			}
 			defer p.close()
 			out := cmd.OutOrStdout()
-			m, err := listenRTP(p.ip)
+			m, err := ua.ListenMedia(p.ip)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			defer m.stop()
-			m.samples = samples
+			defer m.Stop()
+			if samples != nil {
+				m.Source = ua.Samples(samples)
+			}
 			var sess *ua.Session
 			for i, d := range dests {
 				if d.Network.String() != strings.ToUpper(f.transport) {
@@ -410,7 +412,7 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			defer end.Stop()
 			var played <-chan struct{}
 			if untilPlayed {
-				played = m.finished
+				played = m.Finished()
 			}
 			select {
 			case <-played:
@@ -425,7 +427,7 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				_ = sess.Bye(hctx, nil)
 				hcancel()
 			}
-			sent, recv := m.counts()
+			sent, recv := m.Counts()
 			fmt.Fprintf(out, "RTP: sent %d packets, received %d\n", sent, recv)
 			if recv == 0 {
 				return &exitError{code: 1, err: fmt.Errorf("no RTP received")}
@@ -512,8 +514,9 @@ not be written, 2 usage error.`,
 			}
 			out := cmd.OutOrStdout()
 			type call struct {
-				s *ua.Session
-				m *rtpStream
+				s   *ua.Session
+				m   *ua.Media
+				rec *recorder
 			}
 			calls := make(chan call, 16)
 			var p *phone
@@ -525,18 +528,23 @@ not be written, 2 usage error.`,
 					calls <- call{s: s}
 					return
 				}
-				m, err := listenRTP(p.ip)
+				m, err := ua.ListenMedia(p.ip)
 				if err != nil {
 					_ = s.Reject(sip.StatusServerInternalError)
 					return
 				}
-				m.echo, m.record = echo, record != ""
+				m.Echo = echo
+				var rec *recorder
+				if record != "" {
+					rec = &recorder{}
+					m.Record = rec.add
+				}
 				s.Media = mediaCaps(p.ip, m)
 				s.OnMedia = func(_, remote *sdp.Session) { startMedia(m, remote) }
 				select {
-				case calls <- call{s: s, m: m}:
+				case calls <- call{s: s, m: m, rec: rec}:
 				default:
-					m.stop()
+					m.Stop()
 					_ = s.Reject(sip.StatusBusyHere)
 					return
 				}
@@ -615,11 +623,11 @@ not be written, 2 usage error.`,
 				if c.m == nil {
 					continue
 				}
-				c.m.stop()
-				sent, recv := c.m.counts()
+				c.m.Stop()
+				sent, recv := c.m.Counts()
 				fmt.Fprintf(out, "RTP: sent %d packets, received %d\n", sent, recv)
-				if record != "" {
-					if err := writeRecording(record, c.m.recordedAudio()); err != nil {
+				if c.rec != nil {
+					if err := writeRecording(record, c.rec.audio()); err != nil {
 						return &exitError{code: 1, err: err}
 					}
 				}
