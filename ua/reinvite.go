@@ -217,9 +217,7 @@ func (u *UA) serveReinvite(_ context.Context, w stack.ResponseWriter, req *sip.R
 	}
 	offer, perr := sdpOf(req.ContentType(), req.Body)
 	if perr != nil {
-		res := sip.NewResponse(req, sip.StatusBadRequest)
-		res.Reason = "Bad SDP offer"
-		_ = w.Respond(res)
+		rejectBadOffer(w, req)
 		return
 	}
 	s.mu.Lock()

@@ -432,6 +432,14 @@ func setSDP(h interface{ SetBody(string, []byte) }, s *sdp.Session) {
 }
 
 // sdpOf parses an SDP body; nil when there is none.
+// rejectBadOffer answers a request whose SDP offer does not parse or
+// cannot be negotiated: 400 (RFC 3261 §21.4.1) with a reason saying so.
+func rejectBadOffer(w stack.ResponseWriter, req *sip.Request) {
+	res := sip.NewResponse(req, sip.StatusBadRequest)
+	res.Reason = "Bad SDP offer"
+	_ = w.Respond(res)
+}
+
 func sdpOf(ct string, body []byte) (*sdp.Session, error) {
 	if len(body) == 0 {
 		return nil, nil
@@ -956,9 +964,7 @@ func (u *UA) serveInvite(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		err = s.neg.RemoteOffer(offer)
 	}
 	if err != nil {
-		res := sip.NewResponse(req, sip.StatusBadRequest)
-		res.Reason = "Bad SDP offer"
-		_ = w.Respond(res)
+		rejectBadOffer(w, req)
 		return
 	}
 	func() {

@@ -112,9 +112,7 @@ func (u *UA) serveUpdate(_ context.Context, w stack.ResponseWriter, req *sip.Req
 	}
 	offer, perr := sdpOf(req.ContentType(), req.Body)
 	if perr != nil {
-		res := sip.NewResponse(req, sip.StatusBadRequest)
-		res.Reason = "Bad SDP offer"
-		_ = w.Respond(res)
+		rejectBadOffer(w, req)
 		return
 	}
 	s.mu.Lock()
