@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -215,8 +216,33 @@ func sippUAS(t *testing.T, xml, transport string, extra ...string) (int, func() 
 	port := freeTCPPort(t)
 	_, wait := sipp(t, 30*time.Second, append([]string{"-sf", scenario(xml), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-t", transport, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error"}, extra...)...)
-	time.Sleep(300 * time.Millisecond) // let SIPp bind its socket
+	waitBound(t, port, strings.HasPrefix(transport, "t"))
 	return port, wait
+}
+
+// waitBound waits (bounded) until SIPp has bound port (UDP, or TCP when
+// tcp): until then a request sent to it is lost (a fixed sleep was too
+// short under load). Binding the port ourselves fails once SIPp holds it.
+func waitBound(t *testing.T, port int, tcp bool) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var c io.Closer
+		var err error
+		if tcp {
+			c, err = net.Listen("tcp", addr)
+		} else {
+			c, err = net.ListenPacket("udp", addr)
+		}
+		if err != nil {
+			time.Sleep(50 * time.Millisecond) // SIPp has bound it; let it enter its loop
+			return
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("SIPp did not bind port %d (tcp %v)", port, tcp)
 }
 
 func sippOK(t *testing.T, wait func() (error, string)) {
@@ -705,8 +731,8 @@ func TestParleyCallForkedThroughServe(t *testing.T) {
 		_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uas_forkleg.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 			"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error")
 		waits = append(waits, wait)
+		waitBound(t, port, false)
 	}
-	time.Sleep(300 * time.Millisecond)
 	call := startParley(t, 30*time.Second, "call", "--proxy", "sip:"+proxyAddr.String(), "--duration", "1s", "sip:fork@127.0.0.1")
 	if code := call.wait(); code != 0 {
 		t.Fatalf("parley call exit %d\n%s", code, call)
