@@ -130,11 +130,22 @@ func (c *conn) close() {
 
 // write sends one message (or a keep-alive) on the connection. A failed
 // write closes the connection: its stream position is unknown.
-func (c *conn) write(b []byte) error {
+func (c *conn) write(b []byte) error { return c.writeTap(b, false) }
+
+// writeTap writes b; when msg is set, b is a SIP message that the tap sees
+// just before the write, under the write lock, so that the tap's order of
+// sent messages is the wire order and a reply is never tapped before the
+// message it answers. A write that then fails is not reported to the tap
+// (TapEvent has no field for it): the caller gets the error and the
+// connection is closed.
+func (c *conn) writeTap(b []byte, msg bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return ErrFlowClosed
+	}
+	if msg {
+		c.l.tap(Outbound, c.flow(), b)
 	}
 	wto := c.l.Limits.write()
 	var err error
@@ -331,10 +342,9 @@ func verifiedClient(st tls.ConnectionState, roots *x509.CertPool) bool {
 func (c *conn) writeMsg(m sip.Message) error {
 	bp := getBuf()
 	b := m.AppendTo(*bp)
-	err := c.write(b)
+	err := c.writeTap(b, true)
 	if err == nil {
 		c.l.stats.out(c.network, len(b))
-		c.l.tap(Outbound, c.flow(), b)
 	}
 	*bp = b
 	putBuf(bp)

@@ -311,7 +311,7 @@ func TestTap(t *testing.T) {
 		last = f.Local
 		waitFor(t, got, 5*time.Second, byCallID(req.CallID()))
 	}
-	// The server taps a response after writing it: wait for the last one.
+	// The server taps a response before writing it, so all 6 are in by now.
 	eventually(t, 5*time.Second, "6 events, 3 of them dropped", func() bool { return tb.Dropped() == 3 })
 	want := []Direction{Inbound, Outbound, Inbound}
 	for i, dir := range want {

@@ -27,7 +27,11 @@ func (d Direction) String() string {
 }
 
 // TapEvent is one message seen by the tap: received (as it arrived, before
-// the Via processing of §18.2.1) or sent.
+// the Via processing of §18.2.1) or sent. A sent message (retransmissions
+// included; CRLF keep-alives are not tapped) is tapped just before it is
+// written to the socket, so a reply to it is never tapped before it; if
+// that write fails, the event stays (there is no field saying so) and the
+// sender gets the error.
 type TapEvent struct {
 	Direction     Direction
 	Network       Network

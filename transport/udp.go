@@ -152,15 +152,19 @@ func appendSTUNBindingSuccess(b, txid []byte, addr netip.AddrPort) []byte {
 	return b
 }
 
-// writeUDP sends one encoded message from ln to dst.
+// writeUDP sends one encoded message from ln to dst. The tap sees it just
+// before the write, so that a reply is never tapped before the message it
+// answers; a write that then fails is not reported to the tap (TapEvent
+// has no field for it), only returned.
 func (l *Layer) writeUDP(ln *listener, b []byte, dst netip.AddrPort) error {
+	if l.Tap != nil {
+		l.tap(Outbound, Flow{Network: UDP, Local: ln.addr, Remote: dst}, b)
+	}
 	_, err := ln.udp.WriteToUDPAddrPort(b, dst)
 	if err != nil {
 		return err
 	}
-	f := Flow{Network: UDP, Local: ln.addr, Remote: dst}
 	l.stats.out(UDP, len(b))
-	l.tap(Outbound, f, b)
 	return nil
 }
 
