@@ -34,6 +34,9 @@ type phoneFlags struct {
 	cert, key string
 	// no100rel leaves RFC 3262 out of the UA (answer without --100rel).
 	no100rel bool
+	// udpAndTCP listens on TCP too, on the UDP socket's ip:port (answer
+	// without an explicit --transport).
+	udpAndTCP bool
 }
 
 func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
@@ -100,7 +103,12 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	var pc *net.UDPConn
 	var sl net.Listener
 	var addr netip.AddrPort
-	if n == transport.UDP {
+	if n == transport.UDP && f.udpAndTCP {
+		if pc, sl, err = listenUDPAndTCP(ap); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	} else if n == transport.UDP {
 		if pc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
 			return nil, &exitError{code: 2, err: err}
 		}
@@ -156,8 +164,13 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	u.Attach()
 	if pc != nil {
 		_, err = s.ServePacket(pc)
-	} else {
-		_, err = s.Serve(n, sl)
+	}
+	if sl != nil && err == nil {
+		sn := n
+		if pc != nil {
+			sn = transport.TCP // the stream side of udpAndTCP
+		}
+		_, err = s.Serve(sn, sl)
 	}
 	if err != nil {
 		closeListeners()
@@ -170,6 +183,35 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 		_ = s.Shutdown(ctx)
 		lad.flush() // what is still held
 	}}, nil
+}
+
+// listenUDPAndTCP binds UDP on ap, then TCP on the same ip:port: RFC 3261
+// §18.2.1, a server listening for UDP on a port and interface MUST listen
+// for TCP on that same port and interface. With port 0 the UDP port the
+// system picks may be taken for TCP; then both are bound again, a bounded
+// number of times.
+func listenUDPAndTCP(ap netip.AddrPort) (*net.UDPConn, net.Listener, error) {
+	const tries = 20
+	var err error
+	for range tries {
+		var pc *net.UDPConn
+		if pc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
+			return nil, nil, err
+		}
+		udp := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		var sl net.Listener
+		if sl, err = net.Listen("tcp", udp.String()); err == nil {
+			return pc, sl, nil
+		}
+		pc.Close()
+		if ap.Port() != 0 {
+			break // the port was asked for: no other one will do
+		}
+	}
+	if ap.Port() == 0 {
+		return nil, nil, fmt.Errorf("no port free for both UDP and TCP on %s after %d tries: %w", ap.Addr(), tries, err)
+	}
+	return nil, nil, fmt.Errorf("TCP on the UDP port (RFC 3261 §18.2.1): %w", err)
 }
 
 // mediaCaps is what a call offers and answers: one audio stream with
@@ -489,10 +531,13 @@ func newAnswerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "answer [flags]",
 		Short: "Wait for calls and answer them automatically (tone or --echo)",
-		Long: `Answer listens for calls on --local over --transport and answers each INVITE:
-180 Ringing (held for --ring), or 183 with SDP and early media
-(--early-media), then 200 with the SDP answer (PCMU or PCMA), retransmitted
-until the ACK (§13.3.1.4; without an ACK within 64·T1 the call is ended
+		Long: `Answer listens for calls on --local and answers each INVITE. Without
+--transport it listens on UDP and TCP on the same ip:port (RFC 3261
+§18.2.1; with port 0 a port free for both is picked), so a call over
+either arrives; with --transport it listens on that transport only.
+Each INVITE gets 180 Ringing (held for --ring), or 183 with SDP and early
+media (--early-media), then 200 with the SDP answer (PCMU or PCMA),
+retransmitted until the ACK (§13.3.1.4; without an ACK within 64·T1 the call is ended
 with BYE). It sends a G.711 tone — or with --echo sends back what it
 receives — and prints the call ladder and the RTP counts when the call
 ends. With --100rel, provisional responses are sent reliably (RFC 3262) to
@@ -572,6 +617,9 @@ not be written, 2 usage error.`,
 				}
 			}
 			f.no100rel = !f.rel100
+			// RFC 3261 §18.2.1: listening on UDP means on TCP too; an
+			// explicit --transport keeps to that one.
+			f.udpAndTCP = !cmd.Flags().Changed("transport")
 			p, err := newPhone(cmd, &f, onInvite)
 			if err != nil {
 				return err
@@ -637,7 +685,8 @@ not be written, 2 usage error.`,
 	}
 	f.register(cmd, "127.0.0.1:5070")
 	fl := cmd.Flags()
-	fl.Lookup("transport").Usage = "transport to listen on: udp, tcp, tls, ws or wss"
+	fl.Lookup("transport").DefValue = ""
+	fl.Lookup("transport").Usage = "listen on this transport only: udp, tcp, tls, ws or wss (default: udp and tcp on the same ip:port)"
 	fl.BoolVar(&echo, "echo", false, "send back the RTP received instead of a tone")
 	fl.IntVar(&count, "count", 0, "exit after this many calls (0: until interrupted)")
 	fl.DurationVar(&ring, "ring", 0, "ring this long (180, or 183 with --early-media) before answering")

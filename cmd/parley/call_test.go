@@ -300,3 +300,88 @@ func TestMessageTooLargeForUDP(t *testing.T) {
 		t.Errorf("answer exit %d\n%s", acode, aout)
 	}
 }
+
+// TestAnswerUDPAndTCP: RFC 3261 §18.2.1 — answer without --transport
+// listens on UDP and TCP on the same port: one call over each arrives
+// (--count 2) and both have RTP both ways. With --local ip:0 the port
+// picked serves both too.
+func TestAnswerUDPAndTCP(t *testing.T) {
+	rtp := func(out string) (sent, recv int) {
+		i := strings.LastIndex(out, "RTP: sent ")
+		if i < 0 {
+			return -1, -1
+		}
+		if _, err := fmt.Sscanf(out[i:], "RTP: sent %d packets, received %d", &sent, &recv); err != nil {
+			return -1, -1
+		}
+		return sent, recv
+	}
+	call := func(addr, tr string) {
+		t.Helper()
+		code, out, errs := runCmd(t, "", "call", "-v", "--transport", tr, "--duration", "400ms", "sip:bob@"+addr)
+		if code != 0 {
+			t.Fatalf("call over %s: exit %d\n%s\n%s", tr, code, out, errs)
+		}
+		if want := strings.ToUpper(tr) + "  127.0.0.1:"; !strings.Contains(errs, want) || !strings.Contains(errs, "--> "+addr+"  INVITE") {
+			t.Errorf("the INVITE did not go over %s to %s:\n%s", tr, addr, errs)
+		}
+		if sent, recv := rtp(out); sent < 10 || recv < 10 {
+			t.Errorf("call over %s: RTP sent %d, received %d, want 10 or more each way\n%s", tr, sent, recv, out)
+		}
+	}
+	addr, wait := answerInProcess(t, "--count", "2")
+	call(addr, "udp")
+	call(addr, "tcp")
+	code, aout := wait()
+	if code != 0 || strings.Count(aout, "<-- INVITE sip:bob@"+addr) != 2 {
+		t.Fatalf("answer exit %d, want 2 INVITEs\n%s", code, aout)
+	}
+	for i, part := range strings.SplitAfter(aout, "RTP: sent ")[1:] {
+		var sent, recv int
+		if _, err := fmt.Sscanf(part, "%d packets, received %d", &sent, &recv); err != nil || sent < 10 || recv < 10 {
+			t.Errorf("answer call %d: RTP sent %d, received %d (%v)\n%s", i+1, sent, recv, err, aout)
+		}
+	}
+	if n := strings.Count(aout, "RTP: sent "); n != 2 {
+		t.Errorf("answer printed %d RTP counts, want 2\n%s", n, aout)
+	}
+
+	// --local 127.0.0.1:0: the port printed takes both transports.
+	var out syncBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"answer", "--local", "127.0.0.1:0", "--count", "2"}, strings.NewReader(""), &out, &out)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "\n") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var port int
+	if _, err := fmt.Sscanf(out.String(), "answering calls at sip:parley@127.0.0.1:%d", &port); err != nil || port == 0 {
+		t.Fatalf("no port in %q (%v)", out.String(), err)
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	call(addr, "tcp")
+	call(addr, "udp")
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("answer on port 0: exit %d\n%s", code, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("answer on port 0 did not exit\n%s", out.String())
+	}
+
+	// An explicit --transport udp listens on UDP only: TCP is refused.
+	addr, wait = answerInProcess(t, "--transport", "udp", "--count", "1", "--reject", "486")
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		c.Close()
+		t.Errorf("--transport udp: TCP %s accepted a connection", addr)
+	}
+	if code, _, errs := runCmd(t, "", "call", "sip:bob@"+addr); code != 1 || !strings.Contains(errs, "486") {
+		t.Errorf("call to --transport udp: exit %d\n%s", code, errs)
+	}
+	if code, aout := wait(); code != 0 {
+		t.Errorf("answer exit %d\n%s", code, aout)
+	}
+}

@@ -29,12 +29,22 @@ import (
 func freePort(t *testing.T, network string) int {
 	t.Helper()
 	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		// Free for TCP too: parley answer without --transport listens on
+		// both (RFC 3261 §18.2.1).
+		for range 20 {
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			l, err := net.Listen("tcp", c.LocalAddr().String())
+			c.Close()
+			if err == nil {
+				l.Close()
+				return port
+			}
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		t.Fatal("no port free for both UDP and TCP")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

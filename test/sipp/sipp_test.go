@@ -45,12 +45,23 @@ func sippPath(t *testing.T) string {
 // freePort returns a UDP port free on 127.0.0.1 at the time of the call.
 func freePort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Free for TCP too: parley answer without --transport listens on both
+	// (RFC 3261 §18.2.1).
+	for range 20 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", c.LocalAddr().String())
+		c.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 // sipp runs SIPp with args in a temporary directory, bounded by timeout, and
