@@ -116,9 +116,13 @@ func (g *GRUUs) Resolve(u sip.URI) (ref GRUURef, ok bool) {
 		return GRUURef{}, false
 	}
 	if user := u.UserUnescaped(); strings.HasPrefix(user, tempPrefix) && gr == "" {
-		sealed, err := b32.DecodeString(user[len(tempPrefix):])
+		token := user[len(tempPrefix):]
+		sealed, err := b32.DecodeString(token)
 		n := g.aead.NonceSize()
-		if err != nil || len(sealed) < n+g.aead.Overhead() {
+		// Only the canonical spelling is ours: base32 without padding
+		// leaves unused bits in the last character, which the decoder
+		// ignores, so several tokens would open to the same GRUU.
+		if err != nil || len(sealed) < n+g.aead.Overhead() || b32.EncodeToString(sealed) != token {
 			return GRUURef{}, false
 		}
 		plain, err := g.aead.Open(nil, sealed[:n], sealed[n:], []byte(strings.ToLower(u.Host)))
