@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,23 +276,10 @@ func TestSIPpRegisterWithAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off", Users: filepath.Join(dir, "users.txt")}
-	cfg.Defaults()
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// SIPp answers MD5 challenges.
-	srv.AuthAlgorithms = []digest.Algorithm{digest.MD5}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	addr := strings.TrimPrefix(srv.Addrs()[0], "udp:")
+	srv, srvAddr := startServeWith(t, func(cfg *server.Config) { cfg.Users = filepath.Join(dir, "users.txt") },
+		// SIPp answers MD5 challenges.
+		func(srv *server.Server) { srv.AuthAlgorithms = []digest.Algorithm{digest.MD5} })
+	addr := srvAddr.String()
 	_, wait := sipp(t, 60*time.Second, "-sf", scenario("register_auth.xml"), addr, "-i", "127.0.0.1",
 		"-p", strconv.Itoa(freePort(t)), "-inf", filepath.Join(dir, "users.csv"), "-m", strconv.Itoa(users),
 		"-r", "25", "-l", "20", "-timeout", "50s", "-timeout_error", "-recv_timeout", "10s")
@@ -313,21 +299,7 @@ func TestSIPpRegisterWithAuth(t *testing.T) {
 // (issue #7: a call between registered UAs through the proxy).
 func TestSIPpCallThroughProxy(t *testing.T) {
 	sippPath(t)
-	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
-	cfg.Defaults()
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	proxyAddr := netip.MustParseAddrPort(strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	_, proxyAddr := startServe(t, nil)
 	uasPort := freePort(t)
 	// Register the SIPp UAS as sip:echo@127.0.0.1.
 	c := &stack.Client{}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleysip/parley/server"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -701,21 +699,7 @@ func TestParleyAnswerCancelled(t *testing.T) {
 // one and BYEs the other at once; both UAS scenarios complete.
 func TestParleyCallForkedThroughServe(t *testing.T) {
 	sippPath(t)
-	cfg := &server.Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off"}
-	cfg.Defaults()
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	proxyAddr := netip.MustParseAddrPort(strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	_, proxyAddr := startServe(t, nil)
 	c := &stack.Client{}
 	defer c.Close()
 	var waits []func() (error, string)
