@@ -14,6 +14,8 @@
 // reach it); a listener on any other address requires a users file and
 // digest authentication unless the configuration says `auth: off`; a
 // request for a foreign domain is forwarded only for an authenticated
-// local user. Requests the stateless proxy forwards bypass the metrics and
+// local user, and an authenticated user's dialog-forming request whose
+// Contact is another user's GRUU is refused 403 (RFC 5627 §6.2). Requests
+// the stateless proxy forwards bypass the metrics and
 // request-log middleware (the proxy logs them at debug level).
 package server

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/parleysip/parley/auth/digest"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -213,5 +217,103 @@ func TestGRUUKeySurvivesRestart(t *testing.T) {
 	}
 	if got := <-a.got; got != a.contact.String() {
 		t.Errorf("delivered to %s", got)
+	}
+}
+
+// TestGRUUOfAnotherUser: RFC 5627 §6.2. An authenticated user's
+// dialog-forming request whose Contact is a valid GRUU of another user of
+// this domain is refused 403, whether the GRUU is public or temporary; the
+// user's own GRUU, a GRUU of a foreign domain and a non-dialog-forming
+// MESSAGE pass on to routing (here 404 or 480: the callee is not
+// registered).
+func TestGRUUOfAnotherUser(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.txt")
+	var lines strings.Builder
+	for _, u := range []string{"alice", "carol"} {
+		fmt.Fprintf(&lines, "%s:127.0.0.1:SHA-256:%s\n", u, digest.HA1(u, "127.0.0.1", "pw-"+u, digest.SHA256))
+	}
+	if err := os.WriteFile(users, []byte(lines.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "off", Users: users})
+	srv := udpAddr(t, s)
+	carol := newGRUUUA(t, "carol")
+	const inst = "urn:uuid:00000000-0000-0000-0000-0000000000a1"
+	alicePub, err := s.gruu.Public("sip:alice@127.0.0.1", inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceTemp, err := s.gruu.Temporary("sip:alice@127.0.0.1", inst, "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolPub, err := s.gruu.Public("sip:carol@127.0.0.1", inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// send sends method from carol with contact, answering one 407 with
+	// carol's credentials, and returns the final response.
+	send := func(method sip.Method, contact string) *sip.Response {
+		t.Helper()
+		ruri := sip.URI{Scheme: "sip", User: "nobody", Host: "127.0.0.1"}
+		from := sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "carol", Host: "127.0.0.1"}, Params: sip.Params(";tag=" + sip.NewTag())}
+		callID := sip.NewCallID("gruu")
+		var cred string
+		for seq := uint32(1); seq <= 2; seq++ {
+			r := sip.NewRequest(method, ruri)
+			r.SetFrom(from)
+			r.SetTo(sip.NameAddr{URI: ruri})
+			r.SetCallID(callID)
+			r.SetCSeq(sip.CSeq{Seq: seq, Method: method})
+			r.SetMaxForwards(70)
+			_ = r.Add("Contact", contact)
+			if cred != "" {
+				_ = r.Add("Proxy-Authorization", cred)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			res, err := carol.client.Do(ctx, r, stack.WithDest(transport.Dest{Network: transport.UDP, Addr: srv}))
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != sip.StatusProxyAuthenticationRequired || cred != "" {
+				return res
+			}
+			cs, _ := res.Auths("Proxy-Authenticate")
+			ch, ok := digest.Choose(cs)
+			if !ok {
+				t.Fatalf("407 without a usable challenge")
+			}
+			a, err := digest.Answer(ch, method, ruri.String(), "carol", "pw-carol", nil, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cred = digest.Value(a)
+		}
+		t.Fatal("unreachable")
+		return nil
+	}
+	for _, c := range []struct {
+		method  sip.Method
+		contact string
+		want    sip.StatusCode
+	}{
+		{sip.INVITE, "<" + alicePub.String() + ">", sip.StatusForbidden},
+		{sip.INVITE, "<" + aliceTemp.String() + ">", sip.StatusForbidden},
+		{sip.SUBSCRIBE, "<" + alicePub.String() + ">", sip.StatusForbidden},
+		{sip.INVITE, "<" + carolPub.String() + ">", sip.StatusNotFound},
+		{sip.INVITE, "<sip:alice@example.org;gr=" + inst + ">", sip.StatusNotFound},
+		{sip.INVITE, "<" + carol.contact.String() + ">", sip.StatusNotFound},
+		{sip.MESSAGE, "<" + alicePub.String() + ">", sip.StatusNotFound},
+	} {
+		res := send(c.method, c.contact)
+		got := res.StatusCode
+		if got == sip.StatusTemporarilyUnavailable {
+			got = sip.StatusNotFound // either says "not registered"
+		}
+		if got != c.want {
+			t.Errorf("%s with Contact %s: %d %s, want %d", c.method, c.contact, res.StatusCode, res.Reason, c.want)
+		}
 	}
 }

@@ -320,6 +320,12 @@ func (s *Server) handler() (stack.Handler, error) {
 				_ = w.Respond(res)
 				return
 			}
+			if s.foreignGRUU(ctx, r) {
+				res := sip.NewResponse(r, sip.StatusForbidden)
+				res.Reason = "Contact Is Another User's GRUU"
+				_ = w.Respond(res)
+				return
+			}
 			p.ServeSIP(ctx, w, r)
 		}
 	})
@@ -513,6 +519,42 @@ func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
 		return true // a route the administrator configured
 	}
 	return s.authed(ctx)
+}
+
+// foreignGRUU implements the RECOMMENDED rejection of RFC 5627 §6.2: a
+// dialog-forming request from an authenticated user whose Contact is a
+// valid GRUU of this domain that belongs to another address-of-record
+// ("it is RECOMMENDED that the proxy reject the request with a 403
+// (Forbidden) response"), so that one user cannot have the far end's
+// in-dialog requests, which follow the remote target, routed to another
+// user's device. The companion MUST of §6.2 (record-route such requests
+// when the GRUU is the user's own) holds because this proxy always
+// record-routes. A GRUU this server did not make, or any request without
+// an authenticated user, is left alone.
+func (s *Server) foreignGRUU(ctx context.Context, r *sip.Request) bool {
+	switch r.Method {
+	case sip.INVITE, sip.SUBSCRIBE, sip.REFER: // dialog-forming (RFC 3261 §12, RFC 6665 §4.1, RFC 3515)
+	default:
+		return false
+	}
+	user, ok := digest.User(ctx)
+	if !ok || s.gruu == nil || r.ToTag() != "" {
+		return false
+	}
+	for _, c := range r.Contacts() {
+		if !location.IsGRUU(&c.URI) || !s.local(c.URI.Host) {
+			continue
+		}
+		ref, ok := s.gruu.Resolve(c.URI)
+		if !ok {
+			continue
+		}
+		owner, err := sip.ParseURI(ref.AoR)
+		if err != nil || owner.UserUnescaped() != user || !s.local(owner.Host) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) authed(ctx context.Context) bool {
