@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parleysip/parley/dialog"
+	"github.com/parleysip/parley/internal/abnf"
 	"github.com/parleysip/parley/sdp"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
@@ -37,6 +38,11 @@ type phoneFlags struct {
 	// udpAndTCP listens on TCP too, on the UDP socket's ip:port (answer
 	// without an explicit --transport).
 	udpAndTCP bool
+	// recvInfo are the Info Packages this UA receives (RFC 6086 §5.2.3:
+	// listed in Recv-Info); infoType is the INFO body type sent and
+	// accepted.
+	recvInfo []string
+	infoType string
 }
 
 func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
@@ -50,6 +56,8 @@ func (f *phoneFlags) register(cmd *cobra.Command, defaultLocal string) {
 	_ = fl.MarkHidden("t1")
 	fl.StringVar(&f.cert, "cert", "", "PEM certificate for a tls or wss listener (default: a self-signed one for the --local IP)")
 	fl.StringVar(&f.key, "key", "", "PEM private key of --cert")
+	fl.StringArrayVar(&f.recvInfo, "recv-info", nil, "receive INFO of this Info Package (RFC 6086), listed in Recv-Info; repeatable")
+	fl.StringVar(&f.infoType, "info-type", "application/dtmf-relay", "Content-Type of INFO bodies sent (--info) and accepted")
 }
 
 // phone is a running UA: its stack, the address it listens on and the IP
@@ -141,8 +149,20 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 	}
 	out := cmd.OutOrStdout()
 	caps := &ua.Capabilities{}
-	// Legacy INFO (RFC 6086 §2) carries DTMF as application/dtmf-relay.
+	// Legacy INFO (RFC 6086 §2) carries DTMF as application/dtmf-relay;
+	// --info-type adds another body type, --recv-info the Info Packages
+	// listed in Recv-Info (§5.2.3).
 	caps.AddAccept("application/dtmf-relay")
+	if f.infoType != "" {
+		caps.AddAccept(f.infoType)
+	}
+	for _, pkg := range f.recvInfo {
+		if !abnf.IsTokenString(pkg) {
+			closeListeners()
+			return nil, &exitError{code: 2, err: fmt.Errorf("--recv-info %q: an Info Package name is a token (RFC 6086 §8.2)", pkg)}
+		}
+		caps.AddInfoPackages(pkg)
+	}
 	// MaxMessageSize: receive MESSAGE bodies up to 64 KiB (RFC 3428 §7
 	// leaves the limit to the UAS); what call sends over UDP is held to
 	// the 1300 bytes of §8 by the commands.
@@ -157,6 +177,10 @@ func newPhone(cmd *cobra.Command, f *phoneFlags, onInvite func(context.Context, 
 			return sip.StatusOK
 		},
 		OnInfo: func(_ context.Context, _ *ua.Session, req *sip.Request) sip.StatusCode {
+			if pkg := strings.TrimSpace(req.Get(string(sip.HeaderInfoPackage))); pkg != "" {
+				eventf(out, "INFO (package %s) %s: %q", pkg, req.ContentType(), bodyText(req.Body))
+				return sip.StatusOK
+			}
 			eventf(out, "INFO %s: %q", req.ContentType(), bodyText(req.Body))
 			return sip.StatusOK
 		},
@@ -276,7 +300,7 @@ func eventf(w io.Writer, format string, a ...any) {
 func newCallCmd() *cobra.Command {
 	var f phoneFlags
 	var duration, cancelAfter, hold time.Duration
-	var wav, message, info, infoType string
+	var wav, message, info, infoPkg string
 	cmd := &cobra.Command{
 		Use:   "call [flags] sip:user@host[:port]",
 		Short: "Place an audio call: INVITE with SDP, G.711 RTP both ways, BYE",
@@ -308,6 +332,9 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 			}
 			if duration <= 0 {
 				return &exitError{code: 2, err: errors.New("--duration must be positive")}
+			}
+			if infoPkg != "" && (info == "" || !abnf.IsTokenString(infoPkg)) {
+				return &exitError{code: 2, err: fmt.Errorf("--info-package %q: needs --info, and an Info Package name is a token (RFC 6086 §8.2)", infoPkg)}
 			}
 			if tn, err := transport.ParseNetwork(f.transport); len(message) > ua.DefaultMaxMessageSize && (err != nil || !tn.Reliable()) {
 				// RFC 3428 §8 (a transport chosen by DNS may be UDP).
@@ -440,9 +467,11 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 				mcancel()
 			}
 			if info != "" {
-				// RFC 6086 §2: a legacy INFO, without Info-Package.
+				// RFC 6086: within --info-package, which the callee must
+				// have listed in Recv-Info (§4.2.1, else ErrInfoPackage),
+				// or a legacy INFO without Info-Package (§2).
 				ictx, icancel := context.WithTimeout(sig, f.timeout)
-				if _, err := sess.Info(ictx, "", infoType, []byte(strings.ReplaceAll(info, `\n`, "\r\n"))); err != nil {
+				if _, err := sess.Info(ictx, infoPkg, f.infoType, []byte(strings.ReplaceAll(info, `\n`, "\r\n"))); err != nil {
 					eventf(out, "INFO failed: %v", err)
 				}
 				icancel()
@@ -487,8 +516,8 @@ answer, timeout, transport failure) or no RTP arrived, 2 usage error.`,
 	fl.BoolVar(&f.rel100, "100rel", false, "require reliable provisional responses (Require: 100rel, RFC 3262)")
 	fl.DurationVar(&cancelAfter, "cancel-after", 0, "cancel the call (CANCEL) if it is not answered within this time")
 	fl.StringVar(&message, "message", "", "send this text in a MESSAGE within the call once it is answered (RFC 3428)")
-	fl.StringVar(&info, "info", "", `send this body in an INFO within the call once it is answered (RFC 6086 legacy INFO; "\n" is a line break), e.g. "Signal=5\nDuration=160"`)
-	fl.StringVar(&infoType, "info-type", "application/dtmf-relay", "Content-Type of the --info body")
+	fl.StringVar(&info, "info", "", `send this body in an INFO within the call once it is answered (RFC 6086; "\n" is a line break), e.g. "Signal=5\nDuration=160"`)
+	fl.StringVar(&infoPkg, "info-package", "", "send --info within this Info Package (RFC 6086 §4.2.1: the callee must list it in Recv-Info); default a legacy INFO")
 	fl.DurationVar(&hold, "hold", 0, "put the call on hold (re-INVITE, sendonly) this long after the answer, and resume it as long after that")
 	fl.Lookup("timeout").Usage = "give up if the call is not answered in time"
 	return cmd

@@ -385,3 +385,28 @@ func TestAnswerUDPAndTCP(t *testing.T) {
 		t.Errorf("answer exit %d\n%s", code, aout)
 	}
 }
+
+// TestCallInfoPackage: RFC 6086 Info Packages between call and answer.
+// `answer --recv-info foo` lists foo in Recv-Info (§5.2.3) and accepts
+// --info-type; `call --info-package foo` sends the INFO with Info-Package:
+// foo, which answer prints with its package. A package the callee did not
+// list is never sent (§4.2.1: "MUST NOT"): call reports it and hangs up
+// normally. A package name that is not a token is a usage error.
+func TestCallInfoPackage(t *testing.T) {
+	addr, wait := answerInProcess(t, "--recv-info", "foo", "--info-type", "text/plain", "--count", "2")
+	code, out, errs := runCmd(t, "", "call", "--duration", "300ms", "--info", "hello", "--info-package", "foo", "--info-type", "text/plain", "sip:bob@"+addr)
+	if code != 0 || !strings.Contains(out, "<-- 200 OK (INFO)") || !strings.Contains(out, "--> INFO") {
+		t.Errorf("call with package foo: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, "", "call", "--duration", "300ms", "--info", "hi", "--info-package", "bar", "--info-type", "text/plain", "sip:bob@"+addr)
+	if code != 0 || !strings.Contains(out, "INFO failed: ua: the peer did not list this Info Package in Recv-Info") || strings.Contains(out, "--> INFO") {
+		t.Errorf("call with package bar: exit %d\n%s\n%s", code, out, errs)
+	}
+	acode, aout := wait()
+	if acode != 0 || !strings.Contains(aout, `INFO (package foo) text/plain: "hello"`) || strings.Contains(aout, `"hi"`) {
+		t.Errorf("answer exit %d\n%s", acode, aout)
+	}
+	if code, _, errs := runCmd(t, "", "call", "--info", "x", "--info-package", "a b", "sip:bob@127.0.0.1:9"); code != 2 || !strings.Contains(errs, "is a token") {
+		t.Errorf("bad package name: exit %d %s", code, errs)
+	}
+}
