@@ -42,10 +42,52 @@ type Stateless struct {
 	Policy func(req *sip.Request) sip.StatusCode
 	// Logger receives the proxy's records; nil discards them.
 	Logger *slog.Logger
+	// OnMessage, if set, is told of every message the proxy handles, for
+	// metrics and request logs (a stateless proxy has no transactions,
+	// so a server's handler middleware never sees them). It runs on the
+	// goroutine handling the message and must not block.
+	OnMessage func(StatelessEvent)
 
 	once   sync.Once
 	core   *Proxy // §16.3, §16.4 and §16.6 steps 1–7, shared with Proxy
 	hashes keyedHash
+}
+
+// StatelessEventKind says what [StatelessEvent] reports.
+type StatelessEventKind uint8
+
+// The kinds of [StatelessEvent].
+const (
+	// StatelessReceived: HandleIncoming took a request or response from
+	// the transport.
+	StatelessReceived StatelessEventKind = iota + 1
+	// StatelessForwarded: a request or response was sent on.
+	StatelessForwarded
+	// StatelessAnswered: the proxy answered a request itself (§16.3
+	// validation, Policy, no target, an unresolvable next hop).
+	StatelessAnswered
+)
+
+// StatelessEvent is a message the [Stateless] proxy received, forwarded or
+// answered with.
+type StatelessEvent struct {
+	Kind StatelessEventKind
+	// Message is the message received, the copy forwarded, or the
+	// response sent.
+	Message sip.Message
+	// Request is the request answered (StatelessAnswered).
+	Request *sip.Request
+	// Flow is where a received or answered request came from.
+	Flow transport.Flow
+	// Dest is where a request was forwarded (zero for a response, which
+	// follows its Via).
+	Dest transport.Dest
+}
+
+func (p *Stateless) event(ev StatelessEvent) {
+	if p.OnMessage != nil {
+		p.OnMessage(ev)
+	}
 }
 
 func (p *Stateless) init() {
@@ -69,6 +111,7 @@ func (p *Stateless) HandleIncoming(in transport.Incoming) {
 		defer cancel()
 		var err error
 		var callID, method string
+		p.event(StatelessEvent{Kind: StatelessReceived, Message: in.Message, Flow: in.Flow})
 		switch m := in.Message.(type) {
 		case *sip.Request:
 			callID, method = m.CallID(), string(m.Method)
@@ -167,6 +210,7 @@ func (p *Stateless) ForwardRequest(ctx context.Context, req *sip.Request, flow t
 	if _, err := p.Transport.SendRequest(ctx, c, d); err != nil {
 		return fmt.Errorf("proxy: stateless forward to %v: %w", d.Addr, err)
 	}
+	p.event(StatelessEvent{Kind: StatelessForwarded, Message: c, Flow: flow, Dest: d})
 	return nil
 }
 
@@ -199,7 +243,11 @@ func (p *Stateless) reject(ctx context.Context, req *sip.Request, flow transport
 	if to := req.To(); to != nil && to.Tag() == "" {
 		res.SetToTag(p.tag(req))
 	}
-	return p.Transport.SendResponse(ctx, res, flow)
+	if err := p.Transport.SendResponse(ctx, res, flow); err != nil {
+		return err
+	}
+	p.event(StatelessEvent{Kind: StatelessAnswered, Message: res, Request: req, Flow: flow})
+	return nil
 }
 
 func (p *Stateless) tag(req *sip.Request) string {
@@ -228,5 +276,9 @@ func (p *Stateless) ForwardResponse(ctx context.Context, res *sip.Response) erro
 	if !res.RemoveTopVia() || res.TopVia() == nil {
 		return ErrNotOurs
 	}
-	return p.Transport.SendResponse(ctx, res, transport.Flow{})
+	if err := p.Transport.SendResponse(ctx, res, transport.Flow{}); err != nil {
+		return err
+	}
+	p.event(StatelessEvent{Kind: StatelessForwarded, Message: res})
+	return nil
 }

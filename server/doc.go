@@ -16,6 +16,6 @@
 // request for a foreign domain is forwarded only for an authenticated
 // local user, and an authenticated user's dialog-forming request whose
 // Contact is another user's GRUU is refused 403 (RFC 5627 §6.2). Requests
-// the stateless proxy forwards bypass the metrics and
-// request-log middleware (the proxy logs them at debug level).
+// the stateless proxy handles are counted in the metrics and logged like
+// the others, though they never reach the middleware chain.
 package server

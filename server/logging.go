@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/parleysip/parley/proxy"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -20,12 +21,14 @@ const (
 	KeyURI      = "uri"
 	KeyDuration = "duration_ms"
 	KeyError    = "error"
+	// KeyForwardedTo is where the stateless proxy sent a request.
+	KeyForwardedTo = "forwarded_to"
 )
 
 // logging logs one line per request handled through a transaction, at
 // debug level (info for 5xx answers): call_id, method, Request-URI, the
 // final status sent, the remote address, and the time taken. Requests
-// the stateless proxy forwards are logged by the proxy (debug).
+// the stateless proxy forwards or answers are logged by statelessEvent.
 func (s *Server) logging(next stack.Handler) stack.Handler {
 	return stack.HandlerFunc(func(ctx context.Context, w stack.ResponseWriter, r *sip.Request) {
 		if !s.log.Enabled(ctx, slog.LevelDebug) && !s.log.Enabled(ctx, slog.LevelInfo) {
@@ -54,6 +57,55 @@ func (s *Server) logging(next stack.Handler) stack.Handler {
 		}
 		s.log.LogAttrs(ctx, level, "request", attrs...)
 	})
+}
+
+// statelessEvent counts what the stateless proxy receives and sends, as
+// the metrics middleware and proxy.OnBranch do for the stateful path, and
+// logs one "request" line per request it forwards or answers (debug
+// level; info for a 5xx answer), with the same keys as [Server.logging].
+func (s *Server) statelessEvent(ev proxy.StatelessEvent) {
+	m := s.metrics
+	switch msg := ev.Message.(type) {
+	case *sip.Request:
+		switch ev.Kind {
+		case proxy.StatelessReceived:
+			m.inRequests.WithLabelValues(string(msg.Method)).Inc()
+		case proxy.StatelessForwarded:
+			m.outRequests.WithLabelValues(string(msg.Method)).Inc()
+			s.logStateless(slog.LevelDebug, msg, ev.Flow, slog.String(KeyForwardedTo, ev.Dest.Network.String()+":"+ev.Dest.Addr.String()))
+		}
+	case *sip.Response:
+		switch ev.Kind {
+		case proxy.StatelessReceived:
+			m.inResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
+		case proxy.StatelessForwarded, proxy.StatelessAnswered:
+			m.outResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
+		}
+		if ev.Kind == proxy.StatelessAnswered && ev.Request != nil {
+			level := slog.LevelDebug
+			if msg.StatusCode >= 500 {
+				level = slog.LevelInfo
+			}
+			s.logStateless(level, ev.Request, ev.Flow, slog.Int(KeyStatus, int(msg.StatusCode)))
+		}
+	}
+}
+
+func (s *Server) logStateless(level slog.Level, r *sip.Request, flow transport.Flow, what slog.Attr) {
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String(KeyCallID, r.CallID()),
+		slog.String(KeyMethod, string(r.Method)),
+		slog.String(KeyURI, r.URI.String()),
+		what,
+	}
+	if flow.Remote.IsValid() {
+		attrs = append(attrs, slog.String(KeyRemote, flow.Network.String()+":"+flow.Remote.String()))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
 }
 
 // statusWriter remembers the final status sent; it keeps the optional

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -107,4 +110,91 @@ func shutdown(t *testing.T, s *Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_ = s.Shutdown(ctx)
+}
+
+// TestStatelessMetricsAndLogs: in stateless proxy mode (§16.11) the
+// requests the proxy forwards or answers never reach the handler chain;
+// they are still counted in /metrics and logged with a "request" line.
+// One MESSAGE is forwarded to a registered UA (200 relayed back), one to
+// an unregistered user is answered statelessly.
+func TestStatelessMetricsAndLogs(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "127.0.0.1:0"}
+	cfg.Proxy.Mode = "stateless"
+	cfg.Defaults()
+	s, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	srv := udpAddr(t, s)
+	bob, carol := newGRUUUA(t, "bob"), newGRUUUA(t, "carol")
+	if res, _ := bob.register(t, srv, "<"+bob.contact.String()+">", "reg-bob", false); res.StatusCode != sip.StatusOK {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	if code := carol.message(t, srv, "sip:alice@127.0.0.1"); code != sip.StatusOK {
+		t.Fatalf("MESSAGE to the registered AoR: %d", code)
+	}
+	if code := carol.message(t, srv, "sip:nobody@127.0.0.1"); code != sip.StatusNotFound && code != sip.StatusTemporarilyUnavailable {
+		t.Fatalf("MESSAGE to nobody: %d", code)
+	}
+	text := metricsText(t, s)
+	for _, want := range []string{
+		`sip_common_stats_in_requests_total{method="MESSAGE"} 2`,
+		`sip_common_stats_out_requests_total{method="MESSAGE"} 1`,
+		`sip_common_status_code_ins_total{class="2xx"} 1`,
+		`sip_common_status_code_outs_total{class="4xx"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, text)
+		}
+	}
+	// The REGISTER's 200 and the relayed MESSAGE 200.
+	if !strings.Contains(text, `sip_common_status_code_outs_total{class="2xx"} 2`) {
+		t.Errorf("/metrics: want 2 2xx sent:\n%s", text)
+	}
+	var forwarded, answered int
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" || rec[KeyMethod] != "MESSAGE" {
+			continue
+		}
+		if rec[KeyCallID] == "" || rec[KeyRemote] == nil {
+			t.Errorf("request line without call_id or remote: %s", line)
+		}
+		switch {
+		case rec[KeyForwardedTo] == "UDP:"+bob.contact.Host+":"+strconv.Itoa(int(bob.contact.Port)):
+			forwarded++
+		case rec[KeyStatus] == float64(404) || rec[KeyStatus] == float64(480):
+			answered++
+		default:
+			t.Errorf("unexpected request line: %s", line)
+		}
+	}
+	if forwarded != 1 || answered != 1 {
+		t.Errorf("request lines: %d forwarded, %d answered; want 1 and 1\n%s", forwarded, answered, buf.String())
+	}
+}
+
+// metricsText fetches /metrics from s's admin listener.
+func metricsText(t *testing.T, s *Server) string {
+	t.Helper()
+	r, err := http.Get("http://" + s.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -269,6 +269,7 @@ func (s *Server) Start(ctx context.Context) error {
 				}
 				return 0
 			},
+			OnMessage: s.statelessEvent,
 		})
 	}
 	if !s.authOn() {

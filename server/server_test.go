@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -156,12 +155,7 @@ func TestServeRegisterWithAuth(t *testing.T) {
 	if len(body.Registrations) != 1 || body.Registrations[0].AoR != "sip:alice@127.0.0.1" {
 		t.Errorf("registrations %+v", body.Registrations)
 	}
-	mr, err := http.Get("http://" + s.AdminAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsText, _ := io.ReadAll(mr.Body)
-	mr.Body.Close()
+	metrics := metricsText(t, s)
 	for _, want := range []string{
 		`sip_common_stats_in_requests_total{method="REGISTER"} 4`, // 401, refused, 401, 200
 		`sip_common_status_code_outs_total{class="2xx"} 1`,
@@ -169,8 +163,8 @@ func TestServeRegisterWithAuth(t *testing.T) {
 		"sip_server_auth_failures_total 1",
 		"sip_server_registered_contacts 1",
 	} {
-		if !strings.Contains(string(metricsText), want) {
-			t.Errorf("/metrics lacks %q:\n%s", want, metricsText)
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
