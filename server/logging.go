@@ -45,17 +45,9 @@ func (s *Server) logging(next stack.Handler) stack.Handler {
 		if !s.log.Enabled(ctx, level) {
 			return
 		}
-		attrs := []slog.Attr{
-			slog.String(KeyCallID, r.CallID()),
-			slog.String(KeyMethod, string(r.Method)),
-			slog.String(KeyURI, r.URI.String()),
+		s.logRequest(ctx, level, r, lw.Flow(),
 			slog.Int(KeyStatus, int(lw.status)),
-			slog.Float64(KeyDuration, float64(time.Since(start).Microseconds())/1000),
-		}
-		if f := lw.Flow(); f.Remote.IsValid() {
-			attrs = append(attrs, slog.String(KeyRemote, f.Network.String()+":"+f.Remote.String()))
-		}
-		s.log.LogAttrs(ctx, level, "request", attrs...)
+			slog.Float64(KeyDuration, float64(time.Since(start).Microseconds())/1000))
 	})
 }
 
@@ -92,16 +84,20 @@ func (s *Server) statelessEvent(ev proxy.StatelessEvent) {
 }
 
 func (s *Server) logStateless(level slog.Level, r *sip.Request, flow transport.Flow, what slog.Attr) {
-	ctx := context.Background()
-	if !s.log.Enabled(ctx, level) {
-		return
+	if ctx := context.Background(); s.log.Enabled(ctx, level) {
+		s.logRequest(ctx, level, r, flow, what)
 	}
-	attrs := []slog.Attr{
+}
+
+// logRequest writes the "request" line of r received on flow: call_id,
+// method, uri, then more, then remote.
+func (s *Server) logRequest(ctx context.Context, level slog.Level, r *sip.Request, flow transport.Flow, more ...slog.Attr) {
+	attrs := make([]slog.Attr, 0, 4+len(more))
+	attrs = append(attrs,
 		slog.String(KeyCallID, r.CallID()),
 		slog.String(KeyMethod, string(r.Method)),
-		slog.String(KeyURI, r.URI.String()),
-		what,
-	}
+		slog.String(KeyURI, r.URI.String()))
+	attrs = append(attrs, more...)
 	if flow.Remote.IsValid() {
 		attrs = append(attrs, slog.String(KeyRemote, flow.Network.String()+":"+flow.Remote.String()))
 	}

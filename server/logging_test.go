@@ -122,19 +122,7 @@ func TestStatelessMetricsAndLogs(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := &Config{Listen: []string{"udp:127.0.0.1:0"}, Store: "memory", Admin: "127.0.0.1:0"}
 	cfg.Proxy.Mode = "stateless"
-	cfg.Defaults()
-	s, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	}()
+	s := startLogged(t, cfg, log)
 	srv := udpAddr(t, s)
 	bob, carol := newGRUUUA(t, "bob"), newGRUUUA(t, "carol")
 	if res, _ := bob.register(t, srv, "<"+bob.contact.String()+">", "reg-bob", false); res.StatusCode != sip.StatusOK {

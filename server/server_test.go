@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -68,8 +69,15 @@ func TestDefaults(t *testing.T) {
 
 func start(t *testing.T, cfg *Config) *Server {
 	t.Helper()
+	return startLogged(t, cfg, nil)
+}
+
+// startLogged starts a server with cfg logging to log, and shuts it down
+// when the test ends.
+func startLogged(t *testing.T, cfg *Config, log *slog.Logger) *Server {
+	t.Helper()
 	cfg.Defaults()
-	s, err := New(cfg, nil)
+	s, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
