@@ -128,7 +128,10 @@ configuration error.`,
 			}
 			log.Info("parley serving", "listen", srv.Addrs(), "admin", srv.AdminAddr(), "domains", cfg.Domains, "store", cfg.Store)
 			<-ctx.Done()
-			log.Info("shutting down")
+			// A second SIGINT or SIGTERM kills at once: the default
+			// behaviour is back once the first one has been seen.
+			stop()
+			log.Info("shutting down: running transactions have up to 10 s; signal again to stop at once")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {

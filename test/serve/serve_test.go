@@ -251,3 +251,69 @@ func TestCallBetweenProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownSignals: SIGTERM on an idle `parley serve` exits 0. With a
+// proxied INVITE still waiting for its callee, SIGTERM starts a graceful
+// shutdown that waits for the transaction (up to 10 s), and a second
+// SIGTERM ends the process at once.
+func TestShutdownSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildParley(t)
+	// waitExit starts the one Wait of p; the function it returns reports
+	// whether p has exited within the given time.
+	waitExit := func(p *proc) func(within time.Duration) (*os.ProcessState, bool) {
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		return func(within time.Duration) (*os.ProcessState, bool) {
+			select {
+			case <-done:
+				return p.cmd.ProcessState, true
+			case <-time.After(within):
+				return nil, false
+			}
+		}
+	}
+
+	idle := startServe(t, bin, filepath.Join(t.TempDir(), "data"), freePort(t, "udp"), freePort(t, "tcp"))
+	_ = idle.cmd.Process.Signal(syscall.SIGTERM)
+	if st, ok := waitExit(idle)(10 * time.Second); !ok || st.ExitCode() != 0 {
+		t.Fatalf("idle server after SIGTERM: exited %v, state %v", ok, st)
+	}
+
+	sipPort := freePort(t, "udp")
+	busy := startServe(t, bin, filepath.Join(t.TempDir(), "data"), sipPort, freePort(t, "tcp"))
+	hole, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	proxy := fmt.Sprintf("sip:127.0.0.1:%d", sipPort)
+	if out, err := exec.CommandContext(ctx, bin, "register", "--proxy", proxy, "--contact", fmt.Sprintf("sip:bob@%s", hole.LocalAddr()), "sip:bob@127.0.0.1").CombinedOutput(); err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	background(t, ctx, bin, "call", "--proxy", proxy, "--timeout", "50s", "sip:bob@127.0.0.1")
+	// The proxy forwards the INVITE to bob's contact, which never answers.
+	buf := make([]byte, 4096)
+	_ = hole.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := hole.ReadFromUDP(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "INVITE ") {
+		t.Fatalf("the INVITE did not reach the callee: %v %q", err, buf[:n])
+	}
+	exited := waitExit(busy)
+	_ = busy.cmd.Process.Signal(syscall.SIGTERM)
+	if st, ok := exited(time.Second); ok {
+		t.Fatalf("exited (%v) with a transaction running, without waiting for it", st)
+	}
+	_ = busy.cmd.Process.Signal(syscall.SIGTERM)
+	st, ok := exited(5 * time.Second)
+	if !ok {
+		t.Fatal("still running after a second SIGTERM")
+	}
+	if ws, _ := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("after a second SIGTERM: %v, want killed by SIGTERM", st)
+	}
+}
