@@ -182,6 +182,12 @@ type Proxy struct {
 	// after its last provisional one (§16.6 step 11, §16.8); zero means
 	// DefaultTimerC.
 	TimerC time.Duration
+	// Policy, if set, may refuse a request that §16.3 found valid (no
+	// open relay, say: validity comes first, so a request that is invalid
+	// or cannot be forwarded at all — 483, 416, 420, a loop — gets that
+	// answer whoever sends it). A non-nil response is sent instead of
+	// proxying; a refused stray ACK is dropped (an ACK is never answered).
+	Policy func(ctx context.Context, req *sip.Request) *sip.Response
 	// OnBranch, if set, observes every branch. It is called from several
 	// goroutines at once and must not block.
 	OnBranch func(BranchEvent)
@@ -225,7 +231,9 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 		// CANCEL is answered by the stack (§16.10); neither reaches a
 		// handler. Forward a stray one statelessly, without a state.
 		if req.Method == sip.ACK {
-			p.ForwardAck(req, transport.Flow{})
+			if p.Policy == nil || p.Policy(ctx, req) == nil {
+				p.ForwardAck(req, transport.Flow{})
+			}
 			return
 		}
 		_ = w.Respond(sip.NewResponse(req, sip.StatusCallTransactionDoesNotExist))
@@ -240,6 +248,12 @@ func (p *Proxy) ServeSIP(ctx context.Context, w stack.ResponseWriter, req *sip.R
 	if res := p.validate(req, loop); res != nil {
 		_ = w.Respond(res)
 		return
+	}
+	if p.Policy != nil {
+		if res := p.Policy(ctx, req); res != nil {
+			_ = w.Respond(res)
+			return
+		}
 	}
 	// §16.4: work on a copy, the server transaction keeps the original.
 	r := req.Clone()

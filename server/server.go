@@ -253,6 +253,7 @@ func (s *Server) Start(ctx context.Context) error {
 		Domains:     s.cfg.Domains,
 		Logger:      s.log,
 		OnBranch:    s.metrics.branch,
+		Policy:      s.policy,
 	})
 	if s.cfg.Proxy.Mode == "stateless" {
 		s.stateless.Store(&proxy.Stateless{
@@ -311,20 +312,6 @@ func (s *Server) handler() (stack.Handler, error) {
 			p := s.proxy.Load()
 			if p == nil {
 				_ = w.Respond(sip.NewResponse(r, sip.StatusServiceUnavailable))
-				return
-			}
-			if !s.mayRoute(ctx, r) {
-				// No open relay (DESIGN.md): a request for a foreign domain
-				// is forwarded only for an authenticated local user.
-				res := sip.NewResponse(r, sip.StatusForbidden)
-				res.Reason = "Relaying Denied"
-				_ = w.Respond(res)
-				return
-			}
-			if s.foreignGRUU(ctx, r) {
-				res := sip.NewResponse(r, sip.StatusForbidden)
-				res.Reason = "Contact Is Another User's GRUU"
-				_ = w.Respond(res)
 				return
 			}
 			p.ServeSIP(ctx, w, r)
@@ -520,6 +507,25 @@ func (s *Server) mayRoute(ctx context.Context, r *sip.Request) bool {
 		return true // a route the administrator configured
 	}
 	return s.authed(ctx)
+}
+
+// policy is what the proxy checks once a request is valid (§16.3). No
+// open relay (DESIGN.md): a request for a foreign domain is forwarded only
+// for an authenticated local user; and a user may not hand out another
+// user's GRUU as Contact (RFC 5627 §6.2).
+func (s *Server) policy(ctx context.Context, r *sip.Request) *sip.Response {
+	reason := ""
+	switch {
+	case !s.mayRoute(ctx, r):
+		reason = "Relaying Denied"
+	case s.foreignGRUU(ctx, r):
+		reason = "Contact Is Another User's GRUU"
+	default:
+		return nil
+	}
+	res := sip.NewResponse(r, sip.StatusForbidden)
+	res.Reason = reason
+	return res
 }
 
 // foreignGRUU implements the RECOMMENDED rejection of RFC 5627 §6.2: a
