@@ -19,7 +19,7 @@ const module = "github.com/parleysip/parley"
 // import any package on an earlier line and none on its own line or a
 // later one. Every package of the module must appear here.
 var layers = [][]string{
-	{"internal/abnf", "internal/gen", "internal/leaktest"},
+	{"internal/abnf", "internal/gen", "internal/leaktest", "internal/dnstest"},
 	{"sip", "sdp"},
 	{"transport"},
 	{"resolve"},
@@ -42,12 +42,13 @@ var forbidden = [][2]string{
 // thirdParty lists, per package, the modules outside the standard library
 // it may import (DESIGN.md "Dependencies").
 var thirdParty = map[string][]string{
-	"resolve":    {"github.com/miekg/dns"},
-	"transport":  {"github.com/coder/websocket"},
-	"location":   {"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"},
-	"server":     {"go.yaml.in/yaml/v3", "github.com/prometheus/client_golang", "github.com/redis/go-redis/v9"},
-	"cmd/parley": {"github.com/spf13/cobra", "github.com/pion/rtp"},
-	"ua":         {"github.com/pion/rtp"},
+	"resolve":          {"github.com/miekg/dns"},
+	"internal/dnstest": {"github.com/miekg/dns"},
+	"transport":        {"github.com/coder/websocket"},
+	"location":         {"go.etcd.io/bbolt", "github.com/redis/go-redis/v9"},
+	"server":           {"go.yaml.in/yaml/v3", "github.com/prometheus/client_golang", "github.com/redis/go-redis/v9"},
+	"cmd/parley":       {"github.com/spf13/cobra", "github.com/pion/rtp"},
+	"ua":               {"github.com/pion/rtp"},
 }
 
 func TestImportRules(t *testing.T) {

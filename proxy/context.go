@@ -39,9 +39,10 @@ type branch struct {
 	t      Target
 	req    *sip.Request
 	id     string
-	strict bool // reformatted for a strict router (§16.6 step 6)
-	dest   *transport.Dest
-	hopErr error // resolving the next hop failed
+	strict bool             // reformatted for a strict router (§16.6 step 6)
+	dest   *transport.Dest  // the target's own next hop
+	dests  []transport.Dest // or the next hops the proxy resolved, in order
+	hopErr error            // resolving the next hop failed
 	cancel context.CancelCauseFunc
 	timerC *time.Timer // INVITE only
 	timedC bool        // Timer C fired; under respContext.mu
@@ -103,10 +104,10 @@ func (rc *respContext) start(t Target, inline bool) bool {
 	if t.Dest != nil {
 		b.dest, out = t.Dest, t.Dest.Network
 	} else if strict || p.bridging() {
-		if d, ok, err := p.nextHop(ctx, req, strict, true); err != nil {
+		if ds, ok, err := p.nextHop(ctx, req, strict, true); err != nil {
 			b.hopErr = err
 		} else if ok {
-			b.dest, out = &d, d.Network
+			b.dests, out = ds, ds[0].Network
 		}
 	}
 	p.addRecordRoute(req, rc.inNet, out)
@@ -165,6 +166,8 @@ func (rc *respContext) runBranch(ctx context.Context, b *branch) {
 		err = errors.Join(stack.ErrTransport, b.hopErr)
 	} else if b.dest != nil {
 		opts = append(opts, stack.WithDest(*b.dest))
+	} else if len(b.dests) > 0 {
+		opts = append(opts, stack.WithDests(b.dests...))
 	}
 	p.event(BranchEvent{Kind: BranchForwarded, Branch: b.id, Target: b.t, Request: b.req})
 	if err == nil {

@@ -690,10 +690,13 @@ func (p *Proxy) prepareCopy(in *sip.Request, t Target, routed bool) (c *sip.Requ
 // apply those procedures to the Request-URI of the request", which
 // stack.Client would not do when a loose-routing Route follows), and,
 // with force, always (to know the outgoing transport when bridging); ok is
-// false when the Client may choose.
-func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict, force bool) (transport.Dest, bool, error) {
+// false when the Client may choose. It returns every address RFC 3263
+// gives for the transport of the first one, in order, so that the Client
+// still fails over between them (§4.3); the Record-Route written for that
+// transport stays right for each.
+func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict, force bool) ([]transport.Dest, bool, error) {
 	if !strict && !force {
-		return transport.Dest{}, false, nil
+		return nil, false, nil
 	}
 	u := c.URI
 	if !strict {
@@ -701,12 +704,20 @@ func (p *Proxy) nextHop(ctx context.Context, c *sip.Request, strict, force bool)
 			u = routes[0].URI
 		}
 	}
-	d, err := p.resolveURI(ctx, &u)
-	return d, err == nil, err
+	ds, err := resolveAll(ctx, p.resolver(), &u)
+	if err != nil {
+		return nil, false, err
+	}
+	same := ds[:1]
+	for _, d := range ds[1:] {
+		if d.Network == ds[0].Network {
+			same = append(same, d)
+		}
+	}
+	return same, true, nil
 }
 
-// resolveURI resolves u with RFC 3263 and returns the first destination.
-func (p *Proxy) resolveURI(ctx context.Context, u *sip.URI) (transport.Dest, error) {
+func (p *Proxy) resolver() *resolve.Resolver {
 	r := p.Client.Resolver
 	if r == nil && p.Client.Server != nil {
 		r = p.Client.Server.Resolver
@@ -714,20 +725,35 @@ func (p *Proxy) resolveURI(ctx context.Context, u *sip.URI) (transport.Dest, err
 	if r == nil {
 		r = &resolve.Resolver{}
 	}
-	return resolveWith(ctx, r, u)
+	return r
+}
+
+// resolveURI resolves u with RFC 3263 and returns the first destination.
+func (p *Proxy) resolveURI(ctx context.Context, u *sip.URI) (transport.Dest, error) {
+	return resolveWith(ctx, p.resolver(), u)
 }
 
 // resolveWith resolves u with r (RFC 3263) and returns the first
 // destination.
 func resolveWith(ctx context.Context, r *resolve.Resolver, u *sip.URI) (transport.Dest, error) {
+	ds, err := resolveAll(ctx, r, u)
+	if err != nil {
+		return transport.Dest{}, err
+	}
+	return ds[0], nil
+}
+
+// resolveAll resolves u with r (RFC 3263): the destinations in order, at
+// least one.
+func resolveAll(ctx context.Context, r *resolve.Resolver, u *sip.URI) ([]transport.Dest, error) {
 	if !u.IsSIP() {
-		return transport.Dest{}, fmt.Errorf("proxy: cannot route to a %s URI", u.Scheme)
+		return nil, fmt.Errorf("proxy: cannot route to a %s URI", u.Scheme)
 	}
 	q := resolve.Query{Host: u.Host, Port: u.Port, Secure: u.Secure()}
 	if t, ok := u.Params.Get("transport"); ok {
 		n, err := transport.ParseNetwork(t)
 		if err != nil {
-			return transport.Dest{}, fmt.Errorf("proxy: unsupported transport %q", t)
+			return nil, fmt.Errorf("proxy: unsupported transport %q", t)
 		}
 		q.Transport = n
 	}
@@ -736,12 +762,16 @@ func resolveWith(ctx context.Context, r *resolve.Resolver, u *sip.URI) (transpor
 	}
 	ts, err := r.Lookup(ctx, q)
 	if err != nil {
-		return transport.Dest{}, err
+		return nil, err
 	}
 	if len(ts) == 0 {
-		return transport.Dest{}, errors.New("proxy: no address for " + u.Host)
+		return nil, errors.New("proxy: no address for " + u.Host)
 	}
-	return transport.Dest{Network: ts[0].Network, Addr: ts[0].Addr, Host: ts[0].Host}, nil
+	ds := make([]transport.Dest, len(ts))
+	for i, t := range ts {
+		ds[i] = transport.Dest{Network: t.Network, Addr: t.Addr, Host: t.Host}
+	}
+	return ds, nil
 }
 
 // upstream turns a branch response into the response for the server

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleysip/parley/internal/dnstest"
 	"github.com/parleysip/parley/location"
+	"github.com/parleysip/parley/resolve"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transaction"
@@ -873,5 +876,75 @@ func TestRetryBranch(t *testing.T) {
 	}
 	if other := retryBranch("z9hG4bKforeign"); other == "z9hG4bKforeign" || !strings.HasPrefix(other, sip.MagicCookie) {
 		t.Fatalf("retryBranch of a foreign branch = %q", other)
+	}
+}
+
+// TestFailoverWhenBridging: a proxy listening on UDP and TCP resolves each
+// next hop itself, to record-route for the outgoing transport (RFC 5658);
+// it still fails over between the addresses RFC 3263 gives for that
+// transport (§4.3). The target's SRV records list a TCP port where nothing
+// listens first, then the UAS: the request reaches the UAS.
+func TestFailoverWhenBridging(t *testing.T) {
+	ctx := t.Context()
+	got := make(chan *sip.Request, 2)
+	uasSrv := &stack.Server{Timers: fastTimers, Handler: stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		got <- r
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})}
+	uasLn, err := uasSrv.Listen(ctx, transport.TCP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = uasSrv.Close() })
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadPort := dead.Addr().(*net.TCPAddr).Port
+	dead.Close() // connections to it are refused
+	ns := dnstest.Serve(t,
+		fmt.Sprintf("_sip._tcp.svc.test. 60 IN SRV 0 1 %d dead.svc.test.", deadPort),
+		fmt.Sprintf("_sip._tcp.svc.test. 60 IN SRV 1 1 %d live.svc.test.", uasLn.Addr().Port()),
+		"dead.svc.test. 60 IN A 127.0.0.1",
+		"live.svc.test. 60 IN A 127.0.0.1")
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
+	tcpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: tl.Addr().(*net.TCPAddr).AddrPort().Port(), Params: ";transport=tcp"}
+	psrv := &stack.Server{Timers: fastTimers, Resolver: &resolve.Resolver{Servers: []string{ns}, NoCache: true}}
+	target := sip.URI{Scheme: "sip", User: "bob", Host: "svc.test", Params: ";transport=tcp"}
+	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: fixed(Target{URI: target, Q: 1000}),
+		RecordRoute: &udpURI, Listeners: []sip.URI{udpURI, tcpURI}, Domains: []string{"example.com"}}
+	psrv.Handler = p
+	if _, err := psrv.ServePacket(pc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psrv.Serve(transport.TCP, tl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = psrv.Close() })
+	if !p.bridging() {
+		t.Fatal("the proxy does not bridge transports")
+	}
+
+	uacSrv, _ := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusNotImplemented))
+	})
+	uac := &stack.Client{Server: uacSrv}
+	res, err := uac.Do(ctx, newRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
+		stack.WithDest(transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpURI.Port)}))
+	if err != nil || res.StatusCode != sip.StatusOK {
+		t.Fatalf("MESSAGE: %v %v", res, err)
+	}
+	r := <-got
+	if rr := r.RecordRoutes(); len(rr) != 2 || !sameURI(&rr[0].URI, &tcpURI) {
+		t.Errorf("Record-Route at the UAS %v, want the TCP interface on top", rr)
 	}
 }

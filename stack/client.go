@@ -71,7 +71,7 @@ const (
 	optProvisional
 	optAfterFinal
 	optRetryBranch
-	optDests // tests: a list of destinations, as a resolver would give
+	optDests // a list of destinations, as a resolver would give
 )
 
 type doOptions struct {
@@ -130,8 +130,14 @@ func WithRetryBranch(f func(prev string) string) Option {
 	return Option{kind: optRetryBranch, branch: f}
 }
 
-// withDests makes Do try ds in order, as if the resolver had returned them.
-func withDests(ds ...transport.Dest) Option { return Option{kind: optDests, dests: ds} }
+// WithDests makes Do try ds in order instead of resolving the next hop, as
+// if the RFC 3263 resolver had returned them: on a transport error, a
+// timeout or a 503 it fails over to the next one (RFC 3263 §4.3), in a new
+// transaction with a new branch (see [WithRetryBranch]). A proxy that
+// resolves a next hop itself, to know the outgoing transport before it
+// writes Record-Route, passes the addresses it found this way. An empty
+// ds means no destination: Do resolves as usual.
+func WithDests(ds ...transport.Dest) Option { return Option{kind: optDests, dests: ds} }
 
 // Do sends req through a client transaction and returns its final
 // response. A request without a Via gets one with a new branch (§8.1.1.7);
@@ -169,7 +175,7 @@ func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip
 		return c.once(ctx, s, req, o.dest, &o)
 	}
 	targets := o.dests
-	if targets == nil {
+	if len(targets) == 0 {
 		var err error
 		if targets, err = c.resolve(ctx, req); err != nil {
 			return nil, err

@@ -311,7 +311,7 @@ func TestFailoverBranch(t *testing.T) {
 	}
 	_, busy := newServer(t, record(sip.StatusServiceUnavailable), transport.UDP)
 	_, ok := newServer(t, record(sip.StatusOK), transport.UDP)
-	dests := withDests(transport.Dest{Network: transport.UDP, Addr: busy}, transport.Dest{Network: transport.UDP, Addr: ok})
+	dests := WithDests(transport.Dest{Network: transport.UDP, Addr: busy}, transport.Dest{Network: transport.UDP, Addr: ok})
 	c := newClient(t)
 	for _, tc := range []struct {
 		name string

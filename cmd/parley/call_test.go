@@ -15,47 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/parleysip/parley/internal/dnstest"
 )
-
-// dnsServer serves rrs (zone-file lines) on a loopback UDP port and
-// returns its address.
-func dnsServer(t *testing.T, rrs ...string) string {
-	t.Helper()
-	var zone []dns.RR
-	for _, s := range rrs {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zone = append(zone, rr)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		for _, rr := range zone {
-			h := rr.Header()
-			if strings.EqualFold(h.Name, q.Question[0].Name) && h.Rrtype == q.Question[0].Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-		if len(m.Answer) == 0 {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // answerInProcess runs `parley answer` with args until it exits; wait
 // returns its exit code and output.
@@ -125,7 +86,7 @@ func freeTCPUDPPort(t *testing.T) int {
 func TestCallResolvesWithDNS(t *testing.T) {
 	addr, wait := answerInProcess(t, "--transport", "tcp", "--count", "1")
 	_, port, _ := net.SplitHostPort(addr)
-	ns := dnsServer(t,
+	ns := dnstest.Serve(t,
 		`example.test. 60 IN NAPTR 10 10 "s" "SIP+D2T" "" _sip._tcp.example.test.`,
 		`_sip._tcp.example.test. 60 IN SRV 0 1 `+port+` pbx.example.test.`,
 		`pbx.example.test. 60 IN A 127.0.0.1`)
@@ -152,7 +113,7 @@ func TestCallRefused(t *testing.T) {
 	if acode, aout := wait(); acode != 0 {
 		t.Errorf("answer exit %d\n%s", acode, aout)
 	}
-	ns := dnsServer(t, `other.test. 60 IN A 127.0.0.1`)
+	ns := dnstest.Serve(t, `other.test. 60 IN A 127.0.0.1`)
 	code, _, errs = runCmd(t, "", "call", "--dns", ns, "--timeout", "3s", "sip:bob@nowhere.test")
 	if code != 1 || !strings.Contains(errs, "cannot locate nowhere.test") {
 		t.Errorf("unknown name: exit %d\n%s", code, errs)
