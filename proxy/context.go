@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -59,7 +60,11 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 		// §16.10: "a stateful proxy ... MUST cancel all pending client
 		// transactions" when the request is cancelled; the stack cancels
 		// ctx then (and when the transaction ends, after our final).
-		stop := context.AfterFunc(ctx, func() { rc.cancelAll(ErrUpstreamCancel, true) })
+		// The CANCEL's Reason (RFC 3326) goes on in ours, as Kamailio's
+		// tm does (e2e_cancel_reason).
+		stop := context.AfterFunc(ctx, func() {
+			rc.cancelAll(stack.WithCancelReason(ErrUpstreamCancel, cancelReasons(context.Cause(ctx))...), true)
+		})
 		defer stop()
 	}
 	for _, g := range groups {
@@ -270,6 +275,7 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 	forward := false
 	rc.mu.Lock()
 	rc.pending = slices.DeleteFunc(rc.pending, func(x *branch) bool { return x == b })
+	why := ErrAnswered
 	switch {
 	case up != nil && up.StatusCode.Success():
 		if !rc.finalSent {
@@ -280,6 +286,9 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 			// the proxy MUST generate a CANCEL request for all pending
 			// client transactions associated with this response context."
 			cancelled = rc.takePendingLocked()
+			// RFC 3326 §2's own example: the callee's phones stop
+			// ringing without showing a missed call.
+			why = stack.WithCancelReason(ErrAnswered, fmt.Sprintf(`SIP;cause=%d;text="Call completed elsewhere"`, up.StatusCode))
 		} else if rc.invite() {
 			forward = true
 		}
@@ -291,6 +300,7 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 		rc.stopNew = true
 		rc.finals = append(rc.finals, up)
 		cancelled = rc.takePendingLocked()
+		why = stack.WithCancelReason(ErrAnswered, reasonFor(up))
 	case up != nil:
 		rc.finals = append(rc.finals, up)
 	}
@@ -298,7 +308,7 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 	if forward {
 		rc.forwardStateless(res)
 	}
-	rc.cancelBranches(cancelled, ErrAnswered)
+	rc.cancelBranches(cancelled, why)
 	p.event(ev)
 	rc.done <- b
 }
@@ -424,4 +434,21 @@ func retryBranch(prev string) string {
 		return sip.NewBranch() + prev[strings.LastIndex(prev, loopSep):]
 	}
 	return sip.NewBranch()
+}
+
+// reasonFor is the Reason header field value (RFC 3326) naming res's
+// status, e.g. `SIP;cause=600;text="Busy Everywhere"`.
+func reasonFor(res *sip.Response) string {
+	text := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(res.Reason)
+	return fmt.Sprintf(`SIP;cause=%d;text="%s"`, res.StatusCode, text)
+}
+
+// cancelReasons returns the Reason values of the CANCEL behind cause (a
+// *stack.CancelError), if any.
+func cancelReasons(cause error) []string {
+	var ce *stack.CancelError
+	if errors.As(cause, &ce) {
+		return ce.CancelReason()
+	}
+	return nil
 }

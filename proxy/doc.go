@@ -25,15 +25,16 @@
 //   - §16.7 response processing: provisional responses but 100 and every
 //     2xx are forwarded at once (later 2xx of an INVITE statelessly, RFC
 //     6026 §7.1); a 2xx or 6xx cancels the other pending branches (§16.7
-//     step 10, §16.10); when every branch has ended the best response is
+//     step 10, §16.10) with a Reason (RFC 3326: `SIP;cause=200;text="Call
+//     completed elsewhere"`, or the 6xx); when every branch has ended the best response is
 //     chosen (step 6: 6xx first, then the lowest class, preferring 401, 407,
 //     415, 420 and 484 among 4xx; 503 is sent as 500) and 401/407
 //     challenges of all branches are aggregated (step 7).
 //   - §16.8 Timer C: its expiry cancels the branch, which then counts as
 //     a 408. §16.9: a transport error counts as a 503, a timeout as a 408.
 //   - §16.10 CANCEL: the stack answers the CANCEL itself and cancels the
-//     handler's context; the proxy then cancels every pending branch and
-//     answers the INVITE 487.
+//     handler's context; the proxy then cancels every pending branch,
+//     passing the CANCEL's Reason on (RFC 3326), and answers the INVITE 487.
 //
 // Record-Route names the listener the request arrived on; with
 // [Proxy.Listeners] on several transports, a request that changes

@@ -339,13 +339,18 @@ func TestParallelFork(t *testing.T) {
 	}
 	select {
 	case err := <-cancelled:
-		if !errors.Is(err, stack.ErrCanceled) {
-			t.Errorf("branch b ended with %v, want a CANCEL", err)
+		var ce *stack.CancelError
+		if !errors.As(err, &ce) {
+			t.Fatalf("branch b ended with %v, want a CANCEL", err)
+		}
+		// RFC 3326: the other phone stops ringing without a missed call.
+		if r := ce.Request.Get("Reason"); r != `SIP;cause=200;text="Call completed elsewhere"` {
+			t.Errorf("CANCEL Reason %q", r)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("branch b not cancelled")
 	}
-	if why, _ := kinds.Load("b"); why != ErrAnswered {
+	if why, _ := kinds.Load("b"); !errors.Is(why.(error), ErrAnswered) {
 		t.Errorf("cancel event for b: %v", why)
 	}
 }
@@ -393,8 +398,9 @@ func TestSixxxCancelsOthers(t *testing.T) {
 	}
 	select {
 	case err := <-cancelled:
-		if !errors.Is(err, stack.ErrCanceled) {
-			t.Errorf("branch b: %v", err)
+		var ce *stack.CancelError
+		if !errors.As(err, &ce) || ce.Request.Get("Reason") != `SIP;cause=603;text="Decline"` {
+			t.Errorf("branch b: %v, want a CANCEL with the 603 as Reason", err)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("branch b not cancelled")
@@ -480,12 +486,13 @@ func TestCancelFromUAC(t *testing.T) {
 	cancelled := make(chan error, 1)
 	_, a := uas(t, ringForever(cancelled))
 	e := newProxy(t, fixed(Target{URI: uri("a", a)}))
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	const reason = `Q.850;cause=16;text="Terminated"`
 	res, err := e.do(ctx, newRequest(sip.INVITE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
 		stack.WithProvisional(func(r *sip.Response) {
 			if r.StatusCode == sip.StatusRinging {
-				cancel()
+				cancel(stack.WithCancelReason(errors.New("hung up"), reason))
 			}
 		}))
 	if res == nil || res.StatusCode != sip.StatusRequestTerminated {
@@ -493,8 +500,11 @@ func TestCancelFromUAC(t *testing.T) {
 	}
 	select {
 	case err := <-cancelled:
-		if !errors.Is(err, stack.ErrCanceled) {
-			t.Errorf("branch: %v", err)
+		// The UAC's CANCEL carried a Reason (stack.WithCancelReason);
+		// the proxy's CANCEL passes it on (RFC 3326).
+		var ce *stack.CancelError
+		if !errors.As(err, &ce) || ce.Request.Get("Reason") != reason {
+			t.Errorf("branch: %v, want a CANCEL with Reason %s", err, reason)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("branch not cancelled")

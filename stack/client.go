@@ -153,7 +153,8 @@ func WithDests(ds ...transport.Dest) Option { return Option{kind: optDests, dest
 // included — is returned with a nil error.
 //
 // Cancelling ctx of an INVITE sends a CANCEL (§9.1) — once a provisional
-// response has arrived, as the RFC requires — and Do still waits for the
+// response has arrived, as the RFC requires — with the Reason values a
+// cause made by [WithCancelReason] carries, and Do still waits for the
 // final response (normally 487), which it returns with ctx's error. For
 // other methods, cancelling ctx returns at once; the transaction runs on.
 func (c *Client) Do(ctx context.Context, req *sip.Request, opts ...Option) (*sip.Response, error) {
@@ -271,7 +272,7 @@ func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transp
 				// MUST wait for the arrival of a provisional response
 				// before sending the request."
 				if provisional {
-					c.sendCancel(s, tx)
+					c.sendCancel(s, tx, context.Cause(ctx))
 				} else {
 					canceled = true
 				}
@@ -291,7 +292,7 @@ func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transp
 				o.provisional(res)
 			}
 			if canceled {
-				c.sendCancel(s, tx)
+				c.sendCancel(s, tx, context.Cause(ctx))
 				canceled = false
 			}
 			continue
@@ -310,11 +311,16 @@ func (c *Client) once(ctx context.Context, s *Server, req *sip.Request, d transp
 	}
 }
 
-// sendCancel builds the CANCEL of §9.1 and sends it, in its own client
-// transaction, to the flow the INVITE used. Its outcome does not matter:
-// the INVITE's final response is what the caller waits for.
-func (c *Client) sendCancel(s *Server, invite *transaction.ClientTx) {
+// sendCancel builds the CANCEL of §9.1, with the Reason values (RFC 3326)
+// that the context's cause carries ([WithCancelReason]), and sends it, in
+// its own client transaction, to the flow the INVITE used. Its outcome
+// does not matter: the INVITE's final response is what the caller waits
+// for.
+func (c *Client) sendCancel(s *Server, invite *transaction.ClientTx, cause error) {
 	cancel := NewCancel(invite.Request())
+	for _, v := range cancelReasons(cause) {
+		_ = cancel.Add(string(sip.HeaderReason), v)
+	}
 	tx, err := s.tx.Request(context.Background(), cancel, transport.Dest{Flow: invite.Flow(), Network: invite.Flow().Network, Addr: invite.Flow().Remote})
 	if err != nil {
 		return

@@ -6,8 +6,10 @@
 // It dispatches only: dialog, proxy, registrar and user-agent policy live
 // in the packages above it. It implements the dispatch parts of RFC 3261
 // §8.2.1 (405 with Allow for an unknown method), §9.1 and §9.2 (CANCEL: a
-// cancelled context on the client side sends CANCEL; a received CANCEL
-// cancels the handler's context and is answered 200, the INVITE 487), and
+// cancelled context on the client side sends CANCEL, with the RFC 3326
+// Reason of a WithCancelReason cause; a received CANCEL cancels the
+// handler's context with a CancelError holding it and is answered 200, the
+// INVITE 487), and
 // §16.11 (stateless responding and forwarding primitives for proxies).
 //
 // Cost: a request costs the Server no goroutine of its own beyond the one

@@ -20,7 +20,8 @@ import (
 // ResponseWriter must not be used after ServeSIP returns.
 //
 // ctx is cancelled when the server transaction ends, and with cause
-// [ErrCanceled] when a CANCEL for this request arrives (§9.2); the Server
+// [ErrCanceled] (a [*CancelError] holding the CANCEL, whose Reason says
+// why) when a CANCEL for this request arrives (§9.2); the Server
 // then answers the CANCEL 200 and, if the handler has not sent a final
 // response by the time it returns, the INVITE 487 Request Terminated.
 //

@@ -226,7 +226,7 @@ func (s *Server) onStray(res *sip.Response, flow transport.Flow) {
 
 // onCancel implements §9.2: "the UAS ... SHOULD respond to the CANCEL with
 // a 200 (OK)"; a CANCEL matching no transaction gets 481. The INVITE's
-// handler sees its ctx cancelled with cause ErrCanceled and, if it returns
+// handler sees its ctx cancelled with cause *CancelError (ErrCanceled) and, if it returns
 // without a final response, the INVITE is answered 487.
 func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 	// cancel's own transaction is answered here; invite's by its handler.
@@ -235,12 +235,14 @@ func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 		_ = cancel.Respond(ctx, sip.NewResponse(cancel.Request(), sip.StatusCallTransactionDoesNotExist))
 		return
 	}
-	_ = cancel.Respond(ctx, sip.NewResponse(cancel.Request(), sip.StatusOK))
+	// The request first: a completed non-INVITE transaction may release it.
+	req := cancel.Request()
+	_ = cancel.Respond(ctx, sip.NewResponse(req, sip.StatusOK))
 	s.mu.Lock()
 	sv := s.inflight[invite]
 	s.mu.Unlock()
 	if sv != nil {
-		sv.ctx.stop(ErrCanceled)
+		sv.ctx.stop(&CancelError{Request: req})
 	}
 }
 

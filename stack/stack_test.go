@@ -157,7 +157,8 @@ func TestMiddlewareOrder(t *testing.T) {
 
 // TestCancel: cancelling the client's ctx after a provisional response sends
 // CANCEL (§9.1); the server answers it 200, the handler's ctx ends with
-// ErrCanceled, and the INVITE gets 487 (§9.2).
+// ErrCanceled (a *CancelError with the CANCEL), and the INVITE gets 487
+// (§9.2).
 func TestCancel(t *testing.T) {
 	cause := make(chan error, 1)
 	h := HandlerFunc(func(ctx context.Context, w ResponseWriter, r *sip.Request) {
@@ -180,8 +181,9 @@ func TestCancel(t *testing.T) {
 	}
 	select {
 	case got := <-cause:
-		if !errors.Is(got, ErrCanceled) {
-			t.Errorf("handler ctx cause = %v", got)
+		var ce *CancelError
+		if !errors.Is(got, ErrCanceled) || !errors.As(got, &ce) || ce.Request.Method != sip.CANCEL {
+			t.Errorf("handler ctx cause = %v, want a *CancelError holding the CANCEL", got)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler ctx not cancelled")

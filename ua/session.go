@@ -207,7 +207,8 @@ func (s *Session) State() SessionState {
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Err tells why the session ended (nil while it runs): ErrHangup,
-// ErrRemoteHangup (wrapping the peer's *Reason, if any), ErrCanceled, a
+// ErrRemoteHangup (wrapping the peer's *Reason, if any), ErrCanceled
+// (for an incoming call, wrapping the CANCEL's *Reason, if any), a
 // *StatusError, dialog.ErrNoAck…
 func (s *Session) Err() error {
 	s.mu.Lock()
@@ -998,8 +999,17 @@ func (u *UA) serveInvite(ctx context.Context, w stack.ResponseWriter, req *sip.R
 	if final {
 		return
 	}
-	if errors.Is(context.Cause(ctx), stack.ErrCanceled) {
-		// §9.2: the stack answers the INVITE 487 when we return.
+	if cause := context.Cause(ctx); errors.Is(cause, stack.ErrCanceled) {
+		// §9.2: the stack answers the INVITE 487 when we return. The
+		// CANCEL's Reason (RFC 3326) is kept: "Call completed elsewhere"
+		// is not a missed call.
+		var ce *stack.CancelError
+		if errors.As(cause, &ce) && ce.Request != nil {
+			if r := reasonOf(&ce.Request.Header); r != nil {
+				s.end(fmt.Errorf("%w: %w", ErrCanceled, r))
+				return
+			}
+		}
 		s.end(ErrCanceled)
 		return
 	}

@@ -102,7 +102,8 @@ func TestSessionCall(t *testing.T) {
 
 // TestSessionCancel: §9.1 — a Cancel before any provisional waits for
 // one; the CANCEL carries the Reason; the INVITE is answered 487, which
-// Invite awaits and reports as ErrCanceled; the callee sees ErrCanceled.
+// Invite awaits and reports as ErrCanceled; the callee sees ErrCanceled
+// with the CANCEL's Reason.
 func TestSessionCancel(t *testing.T) {
 	callee := make(chan *Session, 1)
 	b := newAgent(t, "bob", func(u *UA) {
@@ -140,6 +141,11 @@ func TestSessionCancel(t *testing.T) {
 	<-bs.Done()
 	if !errors.Is(bs.Err(), ErrCanceled) || !errors.Is(s.Err(), ErrCanceled) {
 		t.Errorf("Err: callee %v, caller %v", bs.Err(), s.Err())
+	}
+	// The callee learns why (RFC 3326): not a missed call.
+	var why *Reason
+	if !errors.As(bs.Err(), &why) || why.Protocol != "SIP" || why.Cause != 200 || why.Text != "Call completed elsewhere" {
+		t.Errorf("callee Err %v, want the CANCEL's Reason", bs.Err())
 	}
 	if a.Sessions() != 0 || b.Sessions() != 0 {
 		t.Errorf("sessions left: %d %d", a.Sessions(), b.Sessions())
