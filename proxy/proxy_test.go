@@ -918,16 +918,7 @@ func TestFailoverWhenBridging(t *testing.T) {
 		"dead.svc.test. 60 IN A 127.0.0.1",
 		"live.svc.test. 60 IN A 127.0.0.1")
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
-	tcpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: tl.Addr().(*net.TCPAddr).AddrPort().Port(), Params: ";transport=tcp"}
+	pc, tl, udpURI, tcpURI := udpAndTCP(t)
 	psrv := &stack.Server{Timers: fastTimers, Resolver: &resolve.Resolver{Servers: []string{ns}, NoCache: true}}
 	target := sip.URI{Scheme: "sip", User: "bob", Host: "svc.test", Params: ";transport=tcp"}
 	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: fixed(Target{URI: target, Q: 1000}),

@@ -344,6 +344,24 @@ func TestChoose(t *testing.T) {
 	}
 }
 
+// udpAndTCP opens a loopback UDP socket and a TCP listener for a proxy,
+// and returns them with their URIs for Record-Route.
+func udpAndTCP(t *testing.T) (net.PacketConn, net.Listener, sip.URI, sip.URI) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	udpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
+	tcpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: tl.Addr().(*net.TCPAddr).AddrPort().Port(), Params: ";transport=tcp"}
+	return pc, tl, udpURI, tcpURI
+}
+
 // TestDoubleRecordRouteUDPTCP: a call from a UAC on UDP to a UAS on TCP
 // through a proxy listening on both. The proxy record-routes twice (RFC
 // 5658 §6.2): the TCP interface (facing the UAS) on top, then the UDP one.
@@ -351,16 +369,7 @@ func TestChoose(t *testing.T) {
 // removes both (§5) and forwards over the other side's transport.
 func TestDoubleRecordRouteUDPTCP(t *testing.T) {
 	ctx := t.Context()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
-	tcpURI := sip.URI{Scheme: "sip", Host: "127.0.0.1", Port: tl.Addr().(*net.TCPAddr).AddrPort().Port(), Params: ";transport=tcp"}
+	pc, tl, udpURI, tcpURI := udpAndTCP(t)
 
 	// The UAS, on TCP only.
 	type seen struct {
