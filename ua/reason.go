@@ -41,8 +41,9 @@ func (r *Reason) String() string {
 	return string(b)
 }
 
-// Error makes a Reason an error: "ua: ended: SIP;cause=…".
-func (r *Reason) Error() string { return "ua: ended: " + r.String() }
+// Error makes a Reason an error: "Reason: SIP;cause=…", as it reads
+// wrapped by the error it explains ("ua: call cancelled: Reason: …").
+func (r *Reason) Error() string { return "Reason: " + r.String() }
 
 // ParseReason parses one Reason header value.
 func ParseReason(v string) (*Reason, error) {

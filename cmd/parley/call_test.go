@@ -371,3 +371,18 @@ func TestCallInfoPackage(t *testing.T) {
 		t.Errorf("bad package name: exit %d %s", code, errs)
 	}
 }
+
+// TestAnswerShowsCancelReason: a call that `parley call --cancel-after`
+// cancels ends at `parley answer` with the CANCEL's Reason (RFC 3326)
+// printed.
+func TestAnswerShowsCancelReason(t *testing.T) {
+	addr, wait := answerInProcess(t, "--ring", "5s", "--count", "1")
+	code, out, errs := runCmd(t, "", "call", "--cancel-after", "300ms", "sip:bob@"+addr)
+	if code != 0 || !strings.Contains(out, "call cancelled") {
+		t.Errorf("call exit %d\n%s\n%s", code, out, errs)
+	}
+	acode, aout := wait()
+	if want := `call ended: ua: call cancelled: Reason: SIP;cause=487;text="cancelled by parley call --cancel-after"`; acode != 0 || !strings.Contains(aout, want) {
+		t.Errorf("answer exit %d, want %q in\n%s", acode, want, aout)
+	}
+}
