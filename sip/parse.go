@@ -109,37 +109,42 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		p.fail(StatusMessageTooLarge, "message larger than the limit", "", start)
 		return nil, p.err
 	}
-	buf := make([]byte, len(data)-start)
-	copy(buf, data[start:])
-	s := unsafe.String(unsafe.SliceData(buf), len(buf))
-	p.s = s
-
-	// Start line.
-	nl := strings.IndexByte(s, '\n')
+	// Start line: whether it is a status line decides the struct, which
+	// the copy of the text shares an allocation with.
+	src := data[start:]
+	nl := bytes.IndexByte(src, '\n')
 	if nl < 0 {
-		nl = len(s)
+		nl = len(src)
 	}
-	first := strings.TrimSuffix(s[:nl], "\r")
+	firstLen := nl
+	if firstLen > 0 && src[firstLen-1] == '\r' {
+		firstLen--
+	}
 	var req *Request
 	var resp *Response
 	var h *Header
-	if len(first) > 4 && strings.HasPrefix(first, "SIP/") {
-		resp = &Response{}
+	var buf []byte
+	isResp := firstLen > 4 && string(src[:4]) == "SIP/"
+	if isResp {
+		resp, buf = newResponse(len(src))
 		h = &resp.Header
-		h.init()
-		h.src = s
+	} else {
+		req, buf = newRequest(len(src))
+		h = &req.Header
+	}
+	copy(buf, src)
+	s := unsafe.String(unsafe.SliceData(buf), len(buf))
+	p.s = s
+	h.init()
+	h.src = s
+	first := s[:firstLen]
+	if isResp {
 		p.parseStatusLine(resp, first, start)
 		if p.err != nil {
 			return nil, p.err
 		}
-	} else {
-		req = &Request{}
-		h = &req.Header
-		h.init()
-		h.src = s
-		if !p.parseRequestLine(req, first, start) {
-			return nil, p.err
-		}
+	} else if !p.parseRequestLine(req, first, start) {
+		return nil, p.err
 	}
 
 	// Header fields, one logical line at a time, up to the empty line.
