@@ -9,6 +9,7 @@ FUZZ_TARGETS := \
 	./sip:FuzzParse \
 	./sip:FuzzParseURI \
 	./sip:FuzzStreamReader \
+	./sip:FuzzScanNameAddr \
 	./sdp:FuzzSDP \
 	./location:FuzzDecodeRecord \
 	./auth/digest:FuzzVerify \

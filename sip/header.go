@@ -865,13 +865,16 @@ func (h *Header) insertTyped(id hdrID, k int, v string, parsed bool) error {
 			h.rr = insertAt(h.rr, k, x, routeCap)
 		}
 	case hdrContact:
+		if parsed {
+			if err := checkContact(v); err != nil {
+				return err
+			}
+			h.lazy |= lazyContact
+			return nil
+		}
 		var x Contact
 		if err := parseContact(&x, v); err != nil {
 			return err
-		}
-		if parsed {
-			h.lazy |= lazyContact
-			return nil
 		}
 		h.materializeContacts()
 		h.contact = insertAt(h.contact, k, x)
@@ -909,12 +912,17 @@ func (h *Header) setSingle(id hdrID, value string) error {
 			return errDuplicate
 		}
 		// Checked now, decoded on first access (From, To): a decoded
-		// NameAddr would add 168 bytes to every message.
-		var x NameAddr
-		if err := parseNameAddr(&x, value); err != nil {
-			return err
+		// NameAddr would add 168 bytes to every message. The common shape
+		// is checked by one scan that also finds the tag.
+		tag, tagged, ok := scanNameAddr(value)
+		if !ok {
+			var x NameAddr
+			if err := parseNameAddr(&x, value); err != nil {
+				return err
+			}
+			tag, tagged = x.Params.Get("tag")
 		}
-		dst.setRaw(value, &x)
+		dst.setRaw(value, tag, tagged)
 		h.has |= flag
 	case hdrCallID:
 		if h.has&hasCallID != 0 {

@@ -47,9 +47,9 @@ func (a *lazyAddr) get() *NameAddr {
 }
 
 // setRaw stores a checked value as written and its tag.
-func (a *lazyAddr) setRaw(raw string, n *NameAddr) {
+func (a *lazyAddr) setRaw(raw, tag string, tagged bool) {
 	a.raw = raw
-	a.tag, a.tagged = n.Params.Get("tag")
+	a.tag, a.tagged = tag, tagged
 	if a.p.Load() != nil {
 		// No atomic store (a locked instruction) on the parser's path,
 		// where p is still nil.

@@ -451,8 +451,7 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	case hdrContact:
 		// Checked now, decoded on demand (Header.Contacts): a decoded
 		// Contact would add 176 bytes to every message.
-		var x Contact
-		if err := parseContact(&x, value); err != nil {
+		if err := checkContact(value); err != nil {
 			return err
 		}
 		h.lazy |= lazyContact

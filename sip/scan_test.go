@@ -1,0 +1,90 @@
+package sip
+
+import "testing"
+
+// nameAddrSeeds are From/To/Contact values of every shape: those the
+// one-pass scan accepts and those it leaves to the full parser, valid and
+// not.
+var nameAddrSeeds = []string{
+	"<sip:alice@example.com>;tag=9fxced76",
+	"<sip:bob@example.com>",
+	`"Alice Liddell" <sip:alice@atlanta.example.com>;tag=1928301774`,
+	"Bob <sip:bob@biloxi.example.com>;tag=a6c85cf",
+	"Bob<sip:bob@biloxi.example.com>",
+	"<sip:bob@192.0.2.20:5060;transport=udp>;expires=3600",
+	"<sips:alice@[2001:db8::1]:5061>",
+	"<sip:alice@host;maddr=10.0.0.1;lr>;TAG=x;tag=y",
+	"<sip:alice@host> ; tag = \"quoted\" ; q=0.7",
+	"<sip:alice@host>;tag",
+	"<sip:alice@host>;tag=",
+	"<sip:alice@host>;tag=a;b",
+	"<sip:%61lice@host>",
+	"<sip:alice:pw@host>",
+	"<sip:alice@host?subject=x>",
+	"<sip:host:5060@x>",
+	"<sip:@host>",
+	"<sip:alice@host:99999>",
+	"<sip:alice@host;p=%zz>",
+	"<sip:alice@host;;p>",
+	"<sip:alice@host>;tag=a b",
+	"<sip:alice@host> x",
+	"sip:alice@example.com;tag=bare",
+	"<tel:+1-201-555-0123>;tag=t",
+	"<urn:service:sos>",
+	"Alice, Bob <sip:a@b>",
+	`"unterminated <sip:a@b>`,
+	"<sip:alice@host",
+	"<SIP:alice@host>",
+	"\t<sip:a@b>\t",
+	"",
+	"*",
+}
+
+// TestScanNameAddrAgrees checks the one-pass scan against the full parser
+// on values of every shape.
+func TestScanNameAddrAgrees(t *testing.T) {
+	fast := 0
+	for _, s := range nameAddrSeeds {
+		if checkScanNameAddr(t, s) {
+			fast++
+		}
+	}
+	if fast < 10 {
+		t.Errorf("the scan accepted only %d of the seeds", fast)
+	}
+}
+
+// checkScanNameAddr fails t if the scan accepts s while the full parser
+// rejects it or finds another tag; it reports whether the scan accepted.
+func checkScanNameAddr(t *testing.T, s string) bool {
+	t.Helper()
+	tag, tagged, ok := scanNameAddr(s)
+	if !ok {
+		return false
+	}
+	var n NameAddr
+	if err := parseNameAddr(&n, s); err != nil {
+		t.Fatalf("%q: scan accepts, parseNameAddr: %v", s, err)
+	}
+	if wt, wok := n.Params.Get("tag"); wt != tag || wok != tagged {
+		t.Fatalf("%q: scan tag %q %v, parsed %q %v", s, tag, tagged, wt, wok)
+	}
+	return true
+}
+
+// FuzzScanNameAddr holds the one-pass scan to the full parser's verdicts.
+func FuzzScanNameAddr(f *testing.F) {
+	for _, s := range nameAddrSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkScanNameAddr(t, s) })
+}
+
+func BenchmarkScanNameAddr(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := scanNameAddr("<sip:alice@example.com>;tag=9fxced76"); !ok {
+			b.Fatal("not accepted")
+		}
+	}
+}
