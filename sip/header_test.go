@@ -332,3 +332,34 @@ func TestParseErrorsMisc(t *testing.T) {
 		t.Errorf("LF-only message: %v", err)
 	}
 }
+
+// TestLongValueField covers values longer than 64 KiB and values that
+// start further than 64 KiB into their line (a limit above the default
+// lets both in): they keep their values, are written back whole, and
+// re-parse.
+func TestLongValueField(t *testing.T) {
+	long := strings.Repeat("x", 70000)
+	lim := Limits{MaxMessageSize: 1 << 20}
+	for _, line := range []string{
+		"Subject: " + long,
+		"Subject:" + strings.Repeat(" ", 70000) + "short",
+	} {
+		msg := strings.Replace(optionsMsg, "Content-Length: 0\r\n", line+"\r\nContent-Length: 0\r\n", 1)
+		m, err := lim.Parse([]byte(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimLeft(line[len("Subject:"):], " ")
+		if got := m.Headers().Get("Subject"); got != want {
+			t.Fatalf("Subject of %d bytes, want %d", len(got), len(want))
+		}
+		out := m.String()
+		if !strings.Contains(out, "\r\n"+line+"\r\n") || len(out) != m.Len() {
+			t.Fatalf("written as %d bytes (Len %d), Subject not as received", len(out), m.Len())
+		}
+		m2, err := lim.Parse([]byte(out))
+		if err != nil || m2.Headers().Get("Subject") != want {
+			t.Fatalf("re-parse: %v", err)
+		}
+	}
+}
