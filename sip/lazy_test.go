@@ -2,8 +2,8 @@ package sip
 
 import (
 	"reflect"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 )
 
