@@ -952,17 +952,20 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.maxForwards >= 0 {
 			return errDuplicate
 		}
-		for i := 0; i < len(value); i++ {
-			if !abnf.IsDigit(value[i]) {
+		n, ok := abnf.ParseUint(value, 255)
+		if !ok {
+			// Malformed, or over 255, which is taken as absent.
+			for i := 0; i < len(value); i++ {
+				if !abnf.IsDigit(value[i]) {
+					return errHeader("bad Max-Forwards")
+				}
+			}
+			if value == "" {
 				return errHeader("bad Max-Forwards")
 			}
+			return nil
 		}
-		if value == "" {
-			return errHeader("bad Max-Forwards")
-		}
-		if n, ok := abnf.ParseUint(value, 255); ok {
-			h.maxForwards = int(n)
-		}
+		h.maxForwards = int(n)
 	case hdrContentLength:
 		n, ok := abnf.ParseUint(value, 1<<31-1)
 		if !ok {

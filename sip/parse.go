@@ -209,7 +209,13 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			}
 			continue
 		}
-		value := abnf.TrimWS(line[colon+1:])
+		value := line[colon+1:]
+		if len(value) > 1 && value[0] == ' ' && scanClass[value[1]]&scLWS == 0 && scanClass[value[len(value)-1]]&scLWS == 0 {
+			// The usual ": value" needs no general trim.
+			value = value[1:]
+		} else {
+			value = abnf.TrimWS(value)
+		}
 		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
 			h.appendRaw(id, value, line)
@@ -392,7 +398,11 @@ func (p *parser) checkResponse(r *Response, off int) {
 
 // addParsed adds a parsed hot header field at the end: what addTyped does,
 // with a short path for the common case of one value on the line, parsed
-// straight into its place in the message.
+// straight into its place in the message. A list value is first parsed as
+// one value: one that parses holds no comma that separates list elements
+// (every comma it may hold is inside a quoted-string or the <> of an
+// address, where listElemEnd does not split either), so only a value that
+// fails and holds a comma is split (addTyped).
 func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	if hdrTable[id].kind != kindList {
 		if err := h.setSingle(id, value); err != nil {
@@ -404,9 +414,6 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	if value == "" {
 		return errHeader("empty list element")
 	}
-	if strings.IndexByte(value, ',') >= 0 {
-		return h.addTyped(id, name, value, line, len(h.fields))
-	}
 	switch id {
 	case hdrVia:
 		if len(h.via) == cap(h.via) && cap(h.via) < 4 {
@@ -417,19 +424,26 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 		h.via = append(h.via, Via{})
 		x := &h.via[len(h.via)-1]
 		if err := parseVia(x, value); err != nil {
+			if x.Host == "" || strings.IndexByte(value, ',') >= 0 {
+				*x = Via{}
+				h.via = h.via[:len(h.via)-1]
+				if strings.IndexByte(value, ',') >= 0 {
+					return h.addTyped(id, name, value, line, len(h.fields))
+				}
+				return err
+			}
 			// A Via whose sent-by parsed is kept (with the line as
 			// received) so that a 400 can still be routed back and echo
 			// it (RFC 4475 §3.1.2.1).
-			if x.Host == "" {
-				*x = Via{}
-				h.via = h.via[:len(h.via)-1]
-				return err
-			}
 			x.Params = ""
 			h.appendRaw(id, value, line)
 			return err
 		}
 	case hdrRoute, hdrRecordRoute:
+		// A route set is often written on one line: split it first.
+		if strings.IndexByte(value, ',') >= 0 {
+			return h.addTyped(id, name, value, line, len(h.fields))
+		}
 		list := &h.route
 		if id == hdrRecordRoute {
 			list = &h.rr
@@ -451,10 +465,20 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	case hdrContact:
 		// Checked now, decoded on demand (Header.Contacts): a decoded
 		// Contact would add 176 bytes to every message.
-		if err := checkContact(value); err != nil {
-			return err
+		if _, _, ok := scanNameAddr(value); !ok {
+			if strings.IndexByte(value, ',') >= 0 {
+				return h.addTyped(id, name, value, line, len(h.fields))
+			}
+			var x Contact
+			if err := parseContact(&x, value); err != nil {
+				return err
+			}
 		}
 		h.lazy |= lazyContact
+	default:
+		if strings.IndexByte(value, ',') >= 0 {
+			return h.addTyped(id, name, value, line, len(h.fields))
+		}
 	}
 	h.appendRaw(id, value, line)
 	return nil
