@@ -195,28 +195,19 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			p.fail(StatusBadRequest, "continuation line without a header", "", lineOff)
 			continue
 		}
-		// The name is a token, then optional white space and the colon.
-		colon := abnf.Token(line, 0)
-		name := line[:colon]
-		for colon < len(line) && abnf.IsWS(line[colon]) {
-			colon++
-		}
-		if colon == len(line) || line[colon] != ':' || name == "" {
-			if strings.IndexByte(line, ':') < 0 {
-				p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
-			} else {
-				p.fail(StatusBadRequest, "bad header name", "", lineOff)
+		var value, name string
+		id, vs := commonHeader(line)
+		if vs > 0 {
+			name, value = line[:vs-2], line[vs:]
+			if value == "" || scanClass[value[0]]&scLWS != 0 || scanClass[value[len(value)-1]]&scLWS != 0 {
+				value = abnf.TrimWS(value)
 			}
-			continue
-		}
-		value := line[colon+1:]
-		if len(value) > 1 && value[0] == ' ' && scanClass[value[1]]&scLWS == 0 && scanClass[value[len(value)-1]]&scLWS == 0 {
-			// The usual ": value" needs no general trim.
-			value = value[1:]
 		} else {
-			value = abnf.TrimWS(value)
+			var ok bool
+			if id, name, value, ok = p.headerName(line, lineOff); !ok {
+				continue
+			}
 		}
-		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
 			h.appendRaw(id, value, line)
 			continue
@@ -482,4 +473,98 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	}
 	h.appendRaw(id, value, line)
 	return nil
+}
+
+// headerName splits a header line into name and value the general way:
+// the name is a token, then optional white space and the colon.
+func (p *parser) headerName(line string, lineOff int) (id hdrID, name, value string, ok bool) {
+	colon := abnf.Token(line, 0)
+	name = line[:colon]
+	for colon < len(line) && abnf.IsWS(line[colon]) {
+		colon++
+	}
+	if colon == len(line) || line[colon] != ':' || name == "" {
+		if strings.IndexByte(line, ':') < 0 {
+			p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
+		} else {
+			p.fail(StatusBadRequest, "bad header name", "", lineOff)
+		}
+		return 0, "", "", false
+	}
+	value = line[colon+1:]
+	if len(value) > 1 && value[0] == ' ' && scanClass[value[1]]&scLWS == 0 && scanClass[value[len(value)-1]]&scLWS == 0 {
+		// The usual ": value" needs no general trim.
+		value = value[1:]
+	} else {
+		value = abnf.TrimWS(value)
+	}
+	return lookupHeader(name), name, value, true
+}
+
+// commonHeader recognises the hot headers written the usual way, with
+// their canonical name and ": " (or their compact form and ": "), by a
+// few word compares instead of a token scan and a table lookup. It
+// returns where the value starts, or 0 for any other line.
+func commonHeader(line string) (hdrID, int) {
+	if len(line) < 4 {
+		return hdrUnknown, 0
+	}
+	if line[1] == ':' && line[2] == ' ' {
+		switch line[0] {
+		case 'v':
+			return hdrVia, 3
+		case 'f':
+			return hdrFrom, 3
+		case 't':
+			return hdrTo, 3
+		case 'i':
+			return hdrCallID, 3
+		case 'm':
+			return hdrContact, 3
+		case 'l':
+			return hdrContentLength, 3
+		case 'c':
+			return hdrContentType, 3
+		}
+		return hdrUnknown, 0
+	}
+	switch line[0] {
+	case 'V':
+		if len(line) > 5 && line[:5] == "Via: " {
+			return hdrVia, 5
+		}
+	case 'F':
+		if len(line) > 6 && line[:6] == "From: " {
+			return hdrFrom, 6
+		}
+	case 'T':
+		if len(line) > 4 && line[:4] == "To: " {
+			return hdrTo, 4
+		}
+	case 'M':
+		if len(line) > 14 && line[:14] == "Max-Forwards: " {
+			return hdrMaxForwards, 14
+		}
+	case 'R':
+		if len(line) > 7 && line[:7] == "Route: " {
+			return hdrRoute, 7
+		}
+		if len(line) > 14 && line[:14] == "Record-Route: " {
+			return hdrRecordRoute, 14
+		}
+	case 'C':
+		switch {
+		case len(line) > 9 && line[:9] == "Call-ID: ":
+			return hdrCallID, 9
+		case len(line) > 6 && line[:6] == "CSeq: ":
+			return hdrCSeq, 6
+		case len(line) > 9 && line[:9] == "Contact: ":
+			return hdrContact, 9
+		case len(line) > 14 && line[:14] == "Content-Type: ":
+			return hdrContentType, 14
+		case len(line) > 16 && line[:16] == "Content-Length: ":
+			return hdrContentLength, 16
+		}
+	}
+	return hdrUnknown, 0
 }

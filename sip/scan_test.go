@@ -1,6 +1,11 @@
 package sip
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/parleysip/parley/internal/abnf"
+)
 
 // nameAddrSeeds are From/To/Contact values of every shape: those the
 // one-pass scan accepts and those it leaves to the full parser, valid and
@@ -86,5 +91,44 @@ func BenchmarkScanNameAddr(b *testing.B) {
 		if _, _, ok := scanNameAddr("<sip:alice@example.com>;tag=9fxced76"); !ok {
 			b.Fatal("not accepted")
 		}
+	}
+}
+
+// TestCommonHeaderAgrees checks the shortcut for the usual header lines
+// against the general split (token name, colon, trimmed value, table
+// lookup) on every name of the table and every compact form, with several
+// spacings and values.
+func TestCommonHeaderAgrees(t *testing.T) {
+	var names []string
+	for id := range hdrTable {
+		if n := string(hdrTable[id].name); n != "" {
+			names = append(names, n, strings.ToLower(n), strings.ToUpper(n))
+		}
+		if c := hdrTable[id].compact; c != 0 {
+			names = append(names, string(c), strings.ToUpper(string(c)))
+		}
+	}
+	names = append(names, "Vias", "Fro", "X-Via", "T", "C")
+	hits := 0
+	var p parser
+	for _, n := range names {
+		for _, sep := range []string{": ", ":", " : ", ":  ", ":\t"} {
+			for _, v := range []string{"x", "a b", "x ", "", " ", "<sip:a@b>;tag=1"} {
+				line := n + sep + v
+				id, vs := commonHeader(line)
+				if vs == 0 {
+					continue
+				}
+				hits++
+				wid, wname, wvalue, ok := p.headerName(line, 0)
+				value := abnf.TrimWS(line[vs:])
+				if !ok || id != wid || line[:vs-2] != wname || value != wvalue {
+					t.Errorf("%q: shortcut %d %q %q, general %d %q %q", line, id, line[:vs-2], value, wid, wname, wvalue)
+				}
+			}
+		}
+	}
+	if hits < 100 {
+		t.Errorf("the shortcut took only %d lines", hits)
 	}
 }
