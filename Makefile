@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./sip:FuzzParseURI \
 	./sip:FuzzStreamReader \
 	./sip:FuzzScanNameAddr \
+	./sip:FuzzPlainParams \
 	./sdp:FuzzSDP \
 	./location:FuzzDecodeRecord \
 	./auth/digest:FuzzVerify \

@@ -119,10 +119,50 @@ func uriParamEnd(s string, i int) int {
 	return i
 }
 
+// plainParams checks the usual shape of a parameter list, without white
+// space or quoted strings: *( ";" token [ "=" gen-value ] ). It returns
+// the tag parameter as Params.Get("tag") would. ok=false says only that s
+// has another shape: validHeaderParams and scanHeaderParams accept what it
+// accepts, and decide the rest.
+func plainParams(s string) (tag string, tagged, ok bool) {
+	for i := 0; i < len(s); {
+		if s[i] != ';' {
+			return "", false, false
+		}
+		i++
+		st := i
+		for i < len(s) && scanClass[s[i]]&scToken != 0 {
+			i++
+		}
+		if i == st {
+			return "", false, false
+		}
+		isTag := !tagged && i-st == 3 && s[st]|0x20 == 't' && s[st+1]|0x20 == 'a' && s[st+2]|0x20 == 'g'
+		vs := i
+		if i < len(s) && s[i] == '=' {
+			i++
+			vs = i
+			for i < len(s) && scanClass[s[i]]&scGen != 0 {
+				i++
+			}
+			if i == vs {
+				return "", false, false
+			}
+		}
+		if isTag {
+			tag, tagged = s[vs:i], true
+		}
+	}
+	return tag, tagged, true
+}
+
 // scanHeaderParams checks *( SEMI generic-param ) as validHeaderParams
 // does and returns the tag parameter as Params.Get("tag") would on the
 // same text.
 func scanHeaderParams(s string) (tag string, tagged, ok bool) {
+	if tag, tagged, ok := plainParams(s); ok {
+		return tag, tagged, true
+	}
 	i := 0
 	for {
 		for i < len(s) && scanClass[s[i]]&scLWS != 0 {

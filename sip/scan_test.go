@@ -132,3 +132,48 @@ func TestCommonHeaderAgrees(t *testing.T) {
 		t.Errorf("the shortcut took only %d lines", hits)
 	}
 }
+
+var paramSeeds = []string{
+	"", ";tag=1", ";branch=z9hG4bK74bf9a3c;rport", ";TAG=a;tag=b", ";tag;x=1", ";x=1;tag",
+	";received=[2001:db8::1]", ";a=b c", ";a = b", `;a="q;x"`, ";", ";=x", ";a=", ";a==b", "x", ";a;;b", ";a=%41",
+}
+
+// checkPlainParams fails t if plainParams accepts s while the general
+// check rejects it or Params.Get finds another tag.
+func checkPlainParams(t *testing.T, s string) bool {
+	t.Helper()
+	tag, tagged, ok := plainParams(s)
+	if !ok {
+		return false
+	}
+	if !validHeaderParamsAny(s) {
+		t.Fatalf("%q: plainParams accepts, validHeaderParams rejects", s)
+	}
+	if wt, wok := Params(s).Get("tag"); wt != tag || wok != tagged {
+		t.Fatalf("%q: plain tag %q %v, Get %q %v", s, tag, tagged, wt, wok)
+	}
+	if st, stagged, sok := scanHeaderParams(s); !sok || st != tag || stagged != tagged {
+		t.Fatalf("%q: scanHeaderParams %q %v %v", s, st, stagged, sok)
+	}
+	return true
+}
+
+func TestPlainParamsAgrees(t *testing.T) {
+	n := 0
+	for _, s := range paramSeeds {
+		if checkPlainParams(t, s) {
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("plainParams accepted only %d seeds", n)
+	}
+}
+
+// FuzzPlainParams holds the parameter shortcut to the general check.
+func FuzzPlainParams(f *testing.F) {
+	for _, s := range paramSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkPlainParams(t, s) })
+}

@@ -171,6 +171,13 @@ func parseSentBy(v *Via, s string, i int) error {
 		v.Port = uint16(p)
 	}
 	rest := s[i:]
+	if rest == "" {
+		return nil
+	}
+	if _, _, ok := plainParams(rest); ok {
+		v.Params = Params(rest)
+		return nil
+	}
 	if abnf.TrimWS(rest) != "" {
 		if !validHeaderParams(rest) {
 			return errViaParams
