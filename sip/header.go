@@ -341,12 +341,13 @@ type Header struct {
 	lazy uint8
 	cbox ptr[contactBox]
 
-	// Inline storage for what nearly every message has: one Via and 16
-	// fields. Further Vias, Route and Record-Route get storage when they
-	// appear: keeping the struct small (an allocation size class) costs
-	// less than the allocation they need.
-	fieldArr [16]field
-	viaArr   [1]Via
+	// Inline storage for what nearly every message has: one Via. Further
+	// Vias, Route and Record-Route get storage when they appear: keeping
+	// the struct small (an allocation size class) costs less than the
+	// allocation they need. The fields of a parsed message live in the
+	// allocation of the message and its text (see newRequest); those of a
+	// built one in that of the message (see NewRequest).
+	viaArr [1]Via
 }
 
 // lazyContact in Header.lazy: the Contact values are decoded on demand.
@@ -367,8 +368,14 @@ const (
 	hasContentType
 )
 
-func (h *Header) init() {
-	h.fields = h.fieldArr[:0]
+// init readies a Header; fields is the storage for its fields (any
+// length, used from 0), or nil for none yet.
+func (h *Header) init(fields []field) {
+	if fields == nil {
+		// Not nil: lazyInit tells an initialised Header by it.
+		fields = make([]field, 0)
+	}
+	h.fields = fields[:0]
 	h.via = h.viaArr[:0]
 	h.route = nil
 	h.rr = nil
@@ -379,7 +386,7 @@ func (h *Header) init() {
 
 func (h *Header) lazyInit() {
 	if h.fields == nil {
-		h.init()
+		h.init(nil)
 	}
 }
 
@@ -659,7 +666,7 @@ func (h *Header) Set(name, value string) error {
 	// Validate a typed value before removing anything.
 	if id != hdrUnknown && hdrTable[id].hot {
 		var tmp Header
-		tmp.init()
+		tmp.init(nil)
 		if err := tmp.addTyped(id, name, abnf.TrimWS(value), "", 0); err != nil {
 			return err
 		}
@@ -1322,8 +1329,8 @@ func appendCollapsed(b []byte, v string) []byte {
 
 // copyFrom makes h a deep copy of src (the strings are shared, they are
 // immutable).
-func (h *Header) copyFrom(src *Header) {
-	h.init()
+func (h *Header) copyFrom(src *Header, fields []field) {
+	h.init(fields)
 	h.src = src.src
 	h.extra = append([]string(nil), src.extra...)
 	h.fields = append(h.fields, src.fields...)

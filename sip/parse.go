@@ -124,18 +124,19 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 	var resp *Response
 	var h *Header
 	var buf []byte
+	var fields []field
 	isResp := firstLen > 4 && string(src[:4]) == "SIP/"
 	if isResp {
-		resp, buf = newResponse(len(src))
+		resp, buf, fields = newResponse(len(src))
 		h = &resp.Header
 	} else {
-		req, buf = newRequest(len(src))
+		req, buf, fields = newRequest(len(src))
 		h = &req.Header
 	}
 	copy(buf, src)
 	s := unsafe.String(unsafe.SliceData(buf), len(buf))
 	p.s = s
-	h.init()
+	h.init(fields)
 	h.src = s
 	first := s[:firstLen]
 	if isResp {
