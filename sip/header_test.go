@@ -271,29 +271,28 @@ func TestHotPathAllocations(t *testing.T) {
 		t.Errorf("AppendTo into a large enough buffer allocates %v times", n)
 	}
 	data := []byte(inviteMsg)
-	// Budget: the message with its private copy of the text (one
-	// allocation), plus one each for the second Via and the Route list this
-	// INVITE has.
-	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(data) }); n > 3 {
-		t.Errorf("Parse allocates %v times, budget 3", n)
+	// Budget: the private copy and the message (with its fields), plus
+	// one each for the second Via and the Route list this INVITE has.
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(data) }); n > 4 {
+		t.Errorf("Parse allocates %v times, budget 4", n)
 	}
-	// A typical UA request (one Via, no Route, a Contact): 1.
+	// A typical UA request (one Via, no Route, a Contact): 2.
 	ua := []byte(strings.Replace(strings.Replace(inviteMsg, ", SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1", "", 1), "Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\r\n", "", 1))
-	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(ua) }); n > 1 {
-		t.Errorf("Parse of a UA INVITE allocates %v times, budget 1", n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(ua) }); n > 2 {
+		t.Errorf("Parse of a UA INVITE allocates %v times, budget 2", n)
 	}
-	// The fields get room in the same allocation, more than the 16 that
-	// used to be inline: 20 of them still take one allocation.
+	// The fields get room in the message's allocation, more than the 16
+	// that used to be inline: 18 of them take no allocation of their own.
 	var extra strings.Builder
-	for i := range 13 {
+	for i := range 11 {
 		fmt.Fprintf(&extra, "X-H%d: value %d\r\n", i, i)
 	}
 	many := []byte(strings.Replace(optionsMsg, "Content-Length: 0\r\n", extra.String()+"Content-Length: 0\r\n", 1))
-	if m, err := Parse(many); err != nil || m.Headers().Get("X-H12") != "value 12" || m.String() != string(many) {
-		t.Fatalf("message with 20 fields: %v", err)
+	if m, err := Parse(many); err != nil || m.Headers().Get("X-H10") != "value 10" || m.String() != string(many) {
+		t.Fatalf("message with 18 fields: %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(many) }); n > 1 {
-		t.Errorf("Parse of a message with 20 fields allocates %v times, budget 1", n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(many) }); n > 2 {
+		t.Errorf("Parse of a message with 18 fields allocates %v times, budget 2", n)
 	}
 	_ = sink
 }

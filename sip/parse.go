@@ -123,16 +123,16 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 	var req *Request
 	var resp *Response
 	var h *Header
-	var buf []byte
 	var fields []field
 	isResp := firstLen > 4 && string(src[:4]) == "SIP/"
 	if isResp {
-		resp, buf, fields = newResponse(len(src))
+		resp, fields = newResponse(len(src))
 		h = &resp.Header
 	} else {
-		req, buf, fields = newRequest(len(src))
+		req, fields = newRequest(len(src))
 		h = &req.Header
 	}
+	buf := make([]byte, len(src))
 	copy(buf, src)
 	s := unsafe.String(unsafe.SliceData(buf), len(buf))
 	p.s = s
