@@ -368,7 +368,7 @@ const (
 	hasContentType
 )
 
-// init readies a Header; fields is the storage for its fields (any
+// init readies a zero Header; fields is the storage for its fields (any
 // length, used from 0), or nil for none yet.
 func (h *Header) init(fields []field) {
 	if fields == nil {
@@ -377,8 +377,6 @@ func (h *Header) init(fields []field) {
 	}
 	h.fields = fields[:0]
 	h.via = h.viaArr[:0]
-	h.route = nil
-	h.rr = nil
 	h.maxForwards = -1
 	h.contentLength = -1
 }
