@@ -271,18 +271,27 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 // §25.1). It returns false when the line is not a request line at all (no
 // response can be built then).
 func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
-	sp1 := strings.IndexByte(line, ' ')
-	sp2 := strings.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 == sp1 {
-		p.fail(StatusBadRequest, "malformed request line", "", off)
-		return false
+	// The usual line: a token, SP, ..., " SIP/2.0". Its method and version
+	// are checked by these scans; any other line takes the general path,
+	// which names what is wrong.
+	sp1 := 0
+	for sp1 < len(line) && scanClass[line[sp1]]&scToken != 0 {
+		sp1++
 	}
-	method := line[:sp1]
-	if !abnf.IsTokenString(method) {
-		p.fail(StatusBadRequest, "bad method", "", off)
-		return false
+	sp2 := len(line) - len(" SIP/2.0")
+	if sp1 == 0 || sp1 >= len(line) || line[sp1] != ' ' || sp2 <= sp1 || line[sp2:] != " SIP/2.0" {
+		sp1 = strings.IndexByte(line, ' ')
+		sp2 = strings.LastIndexByte(line, ' ')
+		if sp1 <= 0 || sp2 == sp1 {
+			p.fail(StatusBadRequest, "malformed request line", "", off)
+			return false
+		}
+		if !abnf.IsTokenString(line[:sp1]) {
+			p.fail(StatusBadRequest, "bad method", "", off)
+			return false
+		}
 	}
-	r.Method = internMethod(method)
+	r.Method = internMethod(line[:sp1])
 	uri := line[sp1+1 : sp2]
 	ver := line[sp2+1:]
 	// No URI with white space or a leading '<' parses, so those are
@@ -304,7 +313,9 @@ func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
 			p.fail(StatusBadRequest, reasonOf(err), "", off+sp1+1)
 		}
 	}
-	p.checkVersion(ver, off+sp2+1)
+	if ver != Version {
+		p.checkVersion(ver, off+sp2+1)
+	}
 	return true
 }
 
