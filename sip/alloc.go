@@ -33,8 +33,8 @@ const (
 )
 
 // fieldRoomFor is the least room for fields that a message of n bytes
-// gets: twelve, or one per 48 bytes (a header line is rarely shorter).
-func fieldRoomFor(n int) int { return max(12, n/48) }
+// gets: twelve, or one per 64 bytes of a longer message.
+func fieldRoomFor(n int) int { return max(12, n/64) }
 
 // newRequest returns a zero Request and room for its fields in one
 // allocation, as much as the size class leaves and at least
