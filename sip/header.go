@@ -344,9 +344,9 @@ type Header struct {
 	// Inline storage for what nearly every message has: one Via. Further
 	// Vias, Route and Record-Route get storage when they appear: keeping
 	// the struct small (an allocation size class) costs less than the
-	// allocation they need. The fields of a parsed message live in the
-	// allocation of the message and its text (see newRequest); those of a
-	// built one in that of the message (see NewRequest).
+	// allocation they need. The fields live in the message's allocation
+	// too, after the struct, as much room as the message needs (see
+	// newRequest and NewRequest).
 	viaArr [1]Via
 }
 

@@ -110,7 +110,7 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		return nil, p.err
 	}
 	// Start line: whether it is a status line decides the struct, which
-	// the copy of the text shares an allocation with.
+	// is allocated with room for the fields (newRequest).
 	src := data[start:]
 	nl := bytes.IndexByte(src, '\n')
 	if nl < 0 {
