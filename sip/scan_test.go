@@ -177,3 +177,16 @@ func FuzzPlainParams(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkPlainParams(t, s) })
 }
+
+// TestBranchAgreesWithGet: Via.Branch's shortcut returns what
+// Params.Get("branch") does.
+func TestBranchAgreesWithGet(t *testing.T) {
+	for _, p := range append(paramSeeds, ";branch=z9hG4bK1", ";branch=\"q\"", ";branch=a\"b", ";Branch=x", ";branch",
+		";branch=", ";rport;branch=x", ";branch=x y", ";branch=x;branch=y", ";branch=x\t;rport", ";branchx=1") {
+		v := Via{Params: Params(p)}
+		want, _ := v.Params.Get("branch")
+		if got := v.Branch(); got != want {
+			t.Errorf("%q: Branch %q, Get %q", p, got, want)
+		}
+	}
+}

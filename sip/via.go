@@ -33,6 +33,17 @@ type Via struct {
 
 // Branch returns the branch parameter (§8.1.1.7), or "".
 func (v *Via) Branch() string {
+	// The branch is nearly always the first parameter, plain: the fast
+	// path of Params.Get without its checks of the name.
+	if s := string(v.Params); len(s) > 8 && s[:8] == ";branch=" {
+		j := 8
+		for j < len(s) && paramStop[s[j]]&stopQuote == 0 {
+			j++
+		}
+		if j > 8 && (j == len(s) || s[j] != '"') {
+			return s[8:j]
+		}
+	}
 	b, _ := v.Params.Get("branch")
 	return b
 }
