@@ -9,6 +9,8 @@ FUZZ_TARGETS := \
 	./sip:FuzzParse \
 	./sip:FuzzParseURI \
 	./sip:FuzzStreamReader \
+	./sip:FuzzScanNameAddr \
+	./sip:FuzzPlainParams \
 	./sdp:FuzzSDP \
 	./location:FuzzDecodeRecord \
 	./auth/digest:FuzzVerify \

@@ -14,9 +14,10 @@ func NewRequest(method Method, uri URI) *Request {
 	b := &struct {
 		r    Request
 		pair addrPair
+		fa   [builtFields]field
 	}{r: Request{Method: method, URI: uri}}
 	r := &b.r
-	r.init()
+	r.init(b.fa[:])
 	r.set = &b.pair
 	return r
 }
@@ -40,9 +41,10 @@ func NewResponse(req *Request, code StatusCode) *Response {
 	b := &struct {
 		r    Response
 		pair addrPair
+		fa   [builtFields]field
 	}{r: Response{StatusCode: code, Reason: StatusText(code)}}
 	r := &b.r
-	r.init()
+	r.init(b.fa[:])
 	r.set = &b.pair
 	src := &req.Header
 	// The response shares the request's immutable text, so copied fields

@@ -20,7 +20,11 @@
 //
 // [Parse] copies its input once; every string in the result — header
 // values, URI components, parameters — is a substring of that private copy,
-// which is never written. The caller may reuse its buffer at once. The hot
+// which is never written. The caller may reuse its buffer at once. The
+// message struct and the storage of its fields share a second allocation,
+// so a typical request parses with two; the copy has its own so that a
+// substring kept longer than the message (a transaction key) keeps only
+// the text alive. The hot
 // headers that the transaction, dialog and proxy layers read on every
 // message (Via, From, To, Call-ID, CSeq, Max-Forwards, Route, Record-Route,
 // Contact, Content-Length, Content-Type) are all checked during the parse,

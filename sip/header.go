@@ -317,36 +317,37 @@ type Header struct {
 	extra  []string
 	fields []field
 
-	via     []Via
-	route   []NameAddr
-	rr      []NameAddr
-	contact []Contact
+	via   []Via
+	route []NameAddr
+	rr    []NameAddr
 	// from and to are decoded on first access; set holds values set
 	// through the API (nil until then for a parsed message).
-	from, to lazyAddr
-	set      *addrPair
-	callID   string
-	cseq     CSeq
-	// maxForwards and contentLength are -1 when the header is absent.
-	maxForwards   int
-	contentLength int
-	contentType   string
+	from, to    lazyAddr
+	set         *addrPair
+	callID      string
+	cseq        CSeq
+	contentType string
+	// contentLength and maxForwards are -1 when the header is absent.
+	contentLength int32
+	maxForwards   int16
 	has           uint8
 	nextGrp       uint8
 	// lazy has lazyContact while the Contact values of a parsed message
-	// are not decoded yet: they were validated by the parser, and the
+	// are decoded on demand: they were validated by the parser, and the
 	// first call of Contacts decodes them from their fields into cbox.
-	// contact is then unused until a change to the Contact values, which
-	// takes the decoded values into contact first (materializeContacts).
+	// Without lazyContact, cbox holds the Contact values (nil: none). A
+	// box is never changed once stored: a change of the Contact values
+	// stores a new one (so copies of a message may share it).
 	lazy uint8
 	cbox ptr[contactBox]
 
-	// Inline storage for what nearly every message has: one Via and 16
-	// fields. Further Vias, Route and Record-Route get storage when they
-	// appear: keeping the struct small (an allocation size class) costs
-	// less than the allocation they need.
-	fieldArr [16]field
-	viaArr   [1]Via
+	// Inline storage for what nearly every message has: one Via. Further
+	// Vias, Route and Record-Route get storage when they appear: keeping
+	// the struct small (an allocation size class) costs less than the
+	// allocation they need. The fields live in the message's allocation
+	// too, after the struct, as much room as the message needs (see
+	// newRequest and NewRequest).
+	viaArr [1]Via
 }
 
 // lazyContact in Header.lazy: the Contact values are decoded on demand.
@@ -367,19 +368,22 @@ const (
 	hasContentType
 )
 
-func (h *Header) init() {
-	h.fields = h.fieldArr[:0]
+// init readies a zero Header; fields is the storage for its fields (any
+// length, used from 0), or nil for none yet.
+func (h *Header) init(fields []field) {
+	if fields == nil {
+		// Not nil: lazyInit tells an initialised Header by it.
+		fields = make([]field, 0)
+	}
+	h.fields = fields[:0]
 	h.via = h.viaArr[:0]
-	h.route = nil
-	h.rr = nil
-	h.contact = nil
 	h.maxForwards = -1
 	h.contentLength = -1
 }
 
 func (h *Header) lazyInit() {
 	if h.fields == nil {
-		h.init()
+		h.init(nil)
 	}
 }
 
@@ -425,10 +429,10 @@ func (h *Header) CSeq() (CSeq, bool) { return h.cseq, h.has&hasCSeq != 0 }
 // MaxForwards returns the Max-Forwards value and whether it is present
 // and within 0–255. RFC 4475 §3.1.2.4 lets an element treat an overlarge
 // value as absent, which is what this reports.
-func (h *Header) MaxForwards() (int, bool) { return h.maxForwards, h.maxForwards >= 0 }
+func (h *Header) MaxForwards() (int, bool) { return int(h.maxForwards), h.maxForwards >= 0 }
 
 // ContentLength returns the Content-Length value and whether it is present.
-func (h *Header) ContentLength() (int, bool) { return h.contentLength, h.contentLength >= 0 }
+func (h *Header) ContentLength() (int, bool) { return int(h.contentLength), h.contentLength >= 0 }
 
 // ContentType returns the Content-Type value as written, or "".
 func (h *Header) ContentType() string { return h.contentType }
@@ -444,7 +448,10 @@ func (h *Header) RecordRoutes() []NameAddr { return h.rr }
 // them); concurrent calls are safe and return the same values.
 func (h *Header) Contacts() []Contact {
 	if h.lazy&lazyContact == 0 {
-		return h.contact
+		if b := h.cbox.Load(); b != nil {
+			return b.s
+		}
+		return nil
 	}
 	return h.lazyContacts()
 }
@@ -492,16 +499,21 @@ func (h *Header) decodeContacts() *contactBox {
 	return b
 }
 
-// materializeContacts takes lazily decoded Contact values into h.contact
-// before they are changed, so that a change is never undone by a later
-// decode.
-func (h *Header) materializeContacts() {
-	if h.lazy&lazyContact == 0 {
+// copyContacts returns a copy of the Contact values (decoded from the
+// fields as they are now), with room for extra more, for a change.
+func (h *Header) copyContacts(extra int) []Contact {
+	cur := h.Contacts()
+	return append(make([]Contact, 0, len(cur)+extra), cur...)
+}
+
+// storeContacts makes cs the Contact values; cs is not changed afterwards.
+func (h *Header) storeContacts(cs []Contact) {
+	h.lazy &^= lazyContact
+	if len(cs) == 0 {
+		h.cbox.Store(nil)
 		return
 	}
-	h.contact = h.lazyContacts()
-	h.lazy &^= lazyContact
-	h.cbox.Store(nil)
+	h.cbox.Store(&contactBox{s: cs})
 }
 
 // Get returns the value of the first field called name (any case or
@@ -659,7 +671,7 @@ func (h *Header) Set(name, value string) error {
 	// Validate a typed value before removing anything.
 	if id != hdrUnknown && hdrTable[id].hot {
 		var tmp Header
-		tmp.init()
+		tmp.init(nil)
 		if err := tmp.addTyped(id, name, abnf.TrimWS(value), "", 0); err != nil {
 			return err
 		}
@@ -696,9 +708,7 @@ func (h *Header) Del(name string) {
 		h.rr = h.rr[:0]
 	case hdrContact:
 		// Nothing left to decode.
-		h.lazy &^= lazyContact
-		h.cbox.Store(nil)
-		h.contact = h.contact[:0]
+		h.storeContacts(nil)
 	case hdrFrom:
 		h.from.reset()
 		h.has &^= hasFrom
@@ -865,16 +875,18 @@ func (h *Header) insertTyped(id hdrID, k int, v string, parsed bool) error {
 			h.rr = insertAt(h.rr, k, x, routeCap)
 		}
 	case hdrContact:
+		if parsed {
+			if err := checkContact(v); err != nil {
+				return err
+			}
+			h.lazy |= lazyContact
+			return nil
+		}
 		var x Contact
 		if err := parseContact(&x, v); err != nil {
 			return err
 		}
-		if parsed {
-			h.lazy |= lazyContact
-			return nil
-		}
-		h.materializeContacts()
-		h.contact = insertAt(h.contact, k, x)
+		h.storeContacts(insertAt(h.copyContacts(1), k, x))
 	}
 	return nil
 }
@@ -909,12 +921,17 @@ func (h *Header) setSingle(id hdrID, value string) error {
 			return errDuplicate
 		}
 		// Checked now, decoded on first access (From, To): a decoded
-		// NameAddr would add 168 bytes to every message.
-		var x NameAddr
-		if err := parseNameAddr(&x, value); err != nil {
-			return err
+		// NameAddr would add 168 bytes to every message. The common shape
+		// is checked by one scan that also finds the tag.
+		tag, _, ok := scanNameAddr(value)
+		if !ok {
+			var x NameAddr
+			if err := parseNameAddr(&x, value); err != nil {
+				return err
+			}
+			tag, _ = x.Params.Get("tag")
 		}
-		dst.setRaw(value, &x)
+		dst.setRaw(value, tag)
 		h.has |= flag
 	case hdrCallID:
 		if h.has&hasCallID != 0 {
@@ -944,27 +961,30 @@ func (h *Header) setSingle(id hdrID, value string) error {
 		if h.maxForwards >= 0 {
 			return errDuplicate
 		}
-		for i := 0; i < len(value); i++ {
-			if !abnf.IsDigit(value[i]) {
+		n, ok := abnf.ParseUint(value, 255)
+		if !ok {
+			// Malformed, or over 255, which is taken as absent.
+			for i := 0; i < len(value); i++ {
+				if !abnf.IsDigit(value[i]) {
+					return errHeader("bad Max-Forwards")
+				}
+			}
+			if value == "" {
 				return errHeader("bad Max-Forwards")
 			}
+			return nil
 		}
-		if value == "" {
-			return errHeader("bad Max-Forwards")
-		}
-		if n, ok := abnf.ParseUint(value, 255); ok {
-			h.maxForwards = int(n)
-		}
+		h.maxForwards = int16(n)
 	case hdrContentLength:
 		n, ok := abnf.ParseUint(value, 1<<31-1)
 		if !ok {
 			return errHeader("bad Content-Length")
 		}
-		if h.contentLength >= 0 && h.contentLength != int(n) {
+		if h.contentLength >= 0 && h.contentLength != int32(n) {
 			// RFC 4475 §3.3.9: conflicting values are a framing error.
 			return errHeader("conflicting Content-Length values")
 		}
-		h.contentLength = int(n)
+		h.contentLength = int32(n)
 	case hdrContentType:
 		if h.has&hasContentType != 0 {
 			return errDuplicate
@@ -1006,12 +1026,12 @@ func (h *Header) SetTo(n NameAddr) {
 // SetToTag sets the tag parameter of To, as a UAS does in its responses
 // (§8.2.6.2).
 func (h *Header) SetToTag(tag string) {
-	if h.has&hasTo != 0 && h.to.p.Load() == nil && !h.to.tagged && abnf.IsTokenString(tag) {
+	if h.has&hasTo != 0 && h.to.p.Load() == nil && !h.to.rawTagged() && abnf.IsTokenString(tag) {
 		// A To as written without a tag: the tag goes after it, where a
 		// decoded value would have it too (its header parameters come
 		// last, also for an addr-spec written without <>, §20.10).
 		raw := h.to.raw + ";tag=" + tag
-		h.to.raw, h.to.tag, h.to.tagged = raw, raw[len(raw)-len(tag):], true
+		h.to.raw, h.to.tag = raw, raw[len(raw)-len(tag):]
 		h.setTyped(hdrTo)
 		return
 	}
@@ -1040,7 +1060,7 @@ func (h *Header) SetCSeq(c CSeq) {
 // SetMaxForwards replaces the Max-Forwards header (0–255).
 func (h *Header) SetMaxForwards(n int) {
 	n = min(max(n, 0), 255)
-	h.maxForwards = n
+	h.maxForwards = int16(n)
 	h.setTyped(hdrMaxForwards)
 }
 
@@ -1057,7 +1077,7 @@ func (h *Header) SetContentType(ct string) {
 
 // setContentLength is called by SetBody.
 func (h *Header) setContentLength(n int) {
-	h.contentLength = n
+	h.contentLength = int32(min(n, 1<<31-1))
 	h.setTyped(hdrContentLength)
 }
 
@@ -1119,10 +1139,10 @@ func (h *Header) SetContacts(cs ...Contact) {
 	if pos < 0 || pos > len(h.fields) {
 		pos = len(h.fields)
 	}
-	for k, c := range cs {
-		h.contact = append(h.contact, c)
+	for k := range cs {
 		h.insertField(pos+k, typedField(hdrContact))
 	}
+	h.storeContacts(append([]Contact(nil), cs...))
 }
 
 // defaultPos is where a new Route/Record-Route goes: after the Vias.
@@ -1141,9 +1161,10 @@ func (h *Header) removeFirst(id hdrID) bool {
 	if i < 0 {
 		return false
 	}
+	var cs []Contact
 	if id == hdrContact {
 		// Decoded from the fields as they are before the removal.
-		h.materializeContacts()
+		cs = h.copyContacts(0)
 	}
 	h.ungroup(h.fields[i].grp)
 	copy(h.fields[i:], h.fields[i+1:])
@@ -1157,7 +1178,10 @@ func (h *Header) removeFirst(id hdrID) bool {
 	case hdrRecordRoute:
 		h.rr = removeAt(h.rr, 0)
 	case hdrContact:
-		h.contact = removeAt(h.contact, 0)
+		if len(cs) > 0 {
+			cs = removeAt(cs, 0)
+		}
+		h.storeContacts(cs)
 	}
 	return true
 }
@@ -1311,17 +1335,20 @@ func appendCollapsed(b []byte, v string) []byte {
 
 // copyFrom makes h a deep copy of src (the strings are shared, they are
 // immutable).
-func (h *Header) copyFrom(src *Header) {
-	h.init()
+func (h *Header) copyFrom(src *Header, fields []field) {
+	h.init(fields)
 	h.src = src.src
 	h.extra = append([]string(nil), src.extra...)
 	h.fields = append(h.fields, src.fields...)
 	h.via = append(h.via, src.via...)
 	h.route = append(h.route, src.route...)
 	h.rr = append(h.rr, src.rr...)
-	h.contact = append(h.contact, src.contact...)
-	// Lazy Contact values are decoded again from the shared text.
+	// Lazy Contact values are decoded again from the shared text; stored
+	// ones are never changed, so they are shared.
 	h.lazy = src.lazy
+	if src.lazy&lazyContact == 0 {
+		h.cbox.Store(src.cbox.Load())
+	}
 	copyAddr(h, &h.from, src, &src.from, false)
 	copyAddr(h, &h.to, src, &src.to, true)
 	h.callID, h.cseq = src.callID, src.cseq

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -121,6 +122,19 @@ func TestLazyContactsCloneAndConcurrentReads(t *testing.T) {
 	if len(r.Contacts()) != 3 || r.Contacts()[0].Star {
 		t.Error("a change to the clone reached the original")
 	}
+	// Values set through the API are shared by a clone until either
+	// changes them.
+	c2 := c.Clone()
+	if err := c2.Add("Contact", "<sip:x@example.com>"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetContacts(Contact{NameAddr: NameAddr{URI: URI{Scheme: "sip", Host: "z.example.com"}}})
+	if cs := c2.Contacts(); len(cs) != 2 || !cs[0].Star || cs[1].URI.Host != "example.com" {
+		t.Errorf("clone of a clone: %+v", cs)
+	}
+	if cs := c.Contacts(); len(cs) != 1 || cs[0].URI.Host != "z.example.com" {
+		t.Errorf("clone after SetContacts: %+v", cs)
+	}
 }
 
 func TestLazyFromToTags(t *testing.T) {
@@ -228,6 +242,24 @@ func TestLazyFromToConcurrentReads(t *testing.T) {
 	for i := 2; i < 8; i++ {
 		if ptrs[i] != ptrs[i%2] {
 			t.Errorf("goroutine %d got another To value than goroutine %d", i, i%2)
+		}
+	}
+}
+
+// TestSetToTagOnEmptyTag: a To written with an empty tag parameter gets
+// its value replaced, not a second tag appended; one without gets the tag
+// appended as written.
+func TestSetToTagOnEmptyTag(t *testing.T) {
+	for _, tc := range []struct{ to, want string }{
+		{"<sip:bob@biloxi.com>;tag", "<sip:bob@biloxi.com>;tag=x1"},
+		{"Bob <sip:bob@biloxi.com>;TAG;a=b", "Bob <sip:bob@biloxi.com>;tag=x1;a=b"},
+		{"<sip:bob@biloxi.com> ;a=b", "<sip:bob@biloxi.com> ;a=b;tag=x1"},
+		{"sip:bob@biloxi.com", "sip:bob@biloxi.com;tag=x1"},
+	} {
+		r := mustParseRequest(t, strings.Replace(optionsMsg, "To: <sip:bob@biloxi.com>", "To: "+tc.to, 1))
+		r.SetToTag("x1")
+		if got := r.Get("To"); got != tc.want || r.ToTag() != "x1" || r.To().Tag() != "x1" {
+			t.Errorf("To %q: after SetToTag %q (ToTag %q), want %q", tc.to, got, r.ToTag(), tc.want)
 		}
 	}
 }

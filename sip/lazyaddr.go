@@ -15,10 +15,8 @@ type lazyAddr struct {
 	// raw is the value as written; "" once a value was set.
 	raw string
 	// tag is the tag parameter's value (§19.3), a substring of raw or of
-	// the set value's Params; tagged reports whether raw has the
-	// parameter at all.
-	tag    string
-	tagged bool
+	// the set value's Params.
+	tag string
 	// p is the decoded value (never changed once published, so shared by
 	// copies) or the set value in the owning message's addrPair.
 	p ptr[NameAddr]
@@ -47,9 +45,9 @@ func (a *lazyAddr) get() *NameAddr {
 }
 
 // setRaw stores a checked value as written and its tag.
-func (a *lazyAddr) setRaw(raw string, n *NameAddr) {
+func (a *lazyAddr) setRaw(raw, tag string) {
 	a.raw = raw
-	a.tag, a.tagged = n.Params.Get("tag")
+	a.tag = tag
 	if a.p.Load() != nil {
 		// No atomic store (a locked instruction) on the parser's path,
 		// where p is still nil.
@@ -57,16 +55,32 @@ func (a *lazyAddr) setRaw(raw string, n *NameAddr) {
 	}
 }
 
+// rawTagged reports whether the value as written has a tag parameter,
+// possibly empty (only a set value has no raw form; see SetToTag).
+func (a *lazyAddr) rawTagged() bool {
+	if a.tag != "" {
+		return true
+	}
+	if _, tagged, ok := scanNameAddr(a.raw); ok {
+		return tagged
+	}
+	var n NameAddr
+	if err := parseNameAddr(&n, a.raw); err != nil {
+		return false
+	}
+	return n.Params.Has("tag")
+}
+
 // set stores n in slot, the message's own storage for it.
 func (a *lazyAddr) set(slot *NameAddr, n NameAddr) {
 	*slot = n
 	a.raw = ""
-	a.tag, a.tagged = slot.Params.Get("tag")
+	a.tag, _ = slot.Params.Get("tag")
 	a.p.Store(slot)
 }
 
 func (a *lazyAddr) reset() {
-	a.raw, a.tag, a.tagged = "", "", false
+	a.raw, a.tag = "", ""
 	a.p.Store(nil)
 }
 
@@ -74,7 +88,7 @@ func (a *lazyAddr) reset() {
 // header sh: a set value is copied into dh's storage, anything else
 // (raw text, an immutable decoded value) is shared.
 func copyAddr(dh *Header, dst *lazyAddr, sh *Header, src *lazyAddr, to bool) {
-	dst.raw, dst.tag, dst.tagged = src.raw, src.tag, src.tagged
+	dst.raw, dst.tag = src.raw, src.tag
 	p := src.p.Load()
 	if sh.set != nil && (p == &sh.set.from || p == &sh.set.to) {
 		dst.set(dh.slot(to), *p)

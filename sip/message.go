@@ -174,20 +174,27 @@ func AppendCanonical(b []byte, m Message) []byte {
 
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Request) Clone() *Request {
+	// Storage for the fields comes in the same allocation.
 	var c *Request
+	var fa []field
 	if r.set != nil {
 		// Set From/To values are copied into storage of the same
 		// allocation.
 		b := &struct {
 			r    Request
+			fa   [builtFields]field
 			pair addrPair
 		}{r: Request{Method: r.Method, URI: r.URI}}
-		c = &b.r
+		c, fa = &b.r, b.fa[:]
 		c.set = &b.pair
 	} else {
-		c = &Request{Method: r.Method, URI: r.URI}
+		b := &struct {
+			r  Request
+			fa [builtFields]field
+		}{r: Request{Method: r.Method, URI: r.URI}}
+		c, fa = &b.r, b.fa[:]
 	}
-	c.copyFrom(&r.Header)
+	c.copyFrom(&r.Header, fieldRoom(fa, len(r.fields)))
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)
 	}
@@ -197,21 +204,41 @@ func (r *Request) Clone() *Request {
 // Clone returns a deep copy of r that can be changed independently.
 func (r *Response) Clone() *Response {
 	var c *Response
+	var fa []field
 	if r.set != nil {
+		// Set From/To values are copied into storage of the same
+		// allocation.
 		b := &struct {
 			r    Response
+			fa   [builtFields]field
 			pair addrPair
 		}{r: Response{StatusCode: r.StatusCode, Reason: r.Reason}}
-		c = &b.r
+		c, fa = &b.r, b.fa[:]
 		c.set = &b.pair
 	} else {
-		c = &Response{StatusCode: r.StatusCode, Reason: r.Reason}
+		b := &struct {
+			r  Response
+			fa [builtFields]field
+		}{r: Response{StatusCode: r.StatusCode, Reason: r.Reason}}
+		c, fa = &b.r, b.fa[:]
 	}
-	c.copyFrom(&r.Header)
+	c.copyFrom(&r.Header, fieldRoom(fa, len(r.fields)))
 	if r.Body != nil {
 		c.Body = append([]byte(nil), r.Body...)
 	}
 	return c
+}
+
+// builtFields is the room for fields that a built or cloned message gets
+// in its own allocation.
+const builtFields = 16
+
+// fieldRoom returns fa, or a new slice when n fields do not fit in it.
+func fieldRoom(fa []field, n int) []field {
+	if n <= len(fa) {
+		return fa
+	}
+	return make([]field, 0, n+4)
 }
 
 // LogValue gives a one-line summary for log/slog, never the body.

@@ -257,6 +257,15 @@ func parseDeltaSeconds(v string) (uint32, bool) {
 	return uint32(n), true
 }
 
+// checkContact checks a Contact value without decoding it.
+func checkContact(s string) error {
+	if _, _, ok := scanNameAddr(s); ok {
+		return nil
+	}
+	var x Contact
+	return parseContact(&x, s)
+}
+
 func parseContact(c *Contact, s string) error {
 	if abnf.TrimWS(s) == "*" {
 		c.Star = true

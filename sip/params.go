@@ -237,6 +237,14 @@ func (p Params) Canonical() Params {
 // token, every value a token, host or quoted-string. It is one pass over s
 // (the same verdicts as walking it with nextParam).
 func validHeaderParams(s string) bool {
+	if _, _, ok := plainParams(s); ok {
+		return true
+	}
+	return validHeaderParamsAny(s)
+}
+
+// validHeaderParamsAny is validHeaderParams for any shape.
+func validHeaderParamsAny(s string) bool {
 	i := 0
 	for {
 		i = abnf.SkipWS(s, i)

@@ -109,37 +109,43 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 		p.fail(StatusMessageTooLarge, "message larger than the limit", "", start)
 		return nil, p.err
 	}
-	buf := make([]byte, len(data)-start)
-	copy(buf, data[start:])
-	s := unsafe.String(unsafe.SliceData(buf), len(buf))
-	p.s = s
-
-	// Start line.
-	nl := strings.IndexByte(s, '\n')
+	// Start line: whether it is a status line decides the struct, which
+	// is allocated with room for the fields (newRequest).
+	src := data[start:]
+	nl := bytes.IndexByte(src, '\n')
 	if nl < 0 {
-		nl = len(s)
+		nl = len(src)
 	}
-	first := strings.TrimSuffix(s[:nl], "\r")
+	firstLen := nl
+	if firstLen > 0 && src[firstLen-1] == '\r' {
+		firstLen--
+	}
 	var req *Request
 	var resp *Response
 	var h *Header
-	if len(first) > 4 && strings.HasPrefix(first, "SIP/") {
-		resp = &Response{}
+	var fields []field
+	isResp := firstLen > 4 && string(src[:4]) == "SIP/"
+	if isResp {
+		resp, fields = newResponse(len(src))
 		h = &resp.Header
-		h.init()
-		h.src = s
+	} else {
+		req, fields = newRequest(len(src))
+		h = &req.Header
+	}
+	buf := make([]byte, len(src))
+	copy(buf, src)
+	s := unsafe.String(unsafe.SliceData(buf), len(buf))
+	p.s = s
+	h.init(fields)
+	h.src = s
+	first := s[:firstLen]
+	if isResp {
 		p.parseStatusLine(resp, first, start)
 		if p.err != nil {
 			return nil, p.err
 		}
-	} else {
-		req = &Request{}
-		h = &req.Header
-		h.init()
-		h.src = s
-		if !p.parseRequestLine(req, first, start) {
-			return nil, p.err
-		}
+	} else if !p.parseRequestLine(req, first, start) {
+		return nil, p.err
 	}
 
 	// Header fields, one logical line at a time, up to the empty line.
@@ -190,22 +196,19 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 			p.fail(StatusBadRequest, "continuation line without a header", "", lineOff)
 			continue
 		}
-		// The name is a token, then optional white space and the colon.
-		colon := abnf.Token(line, 0)
-		name := line[:colon]
-		for colon < len(line) && abnf.IsWS(line[colon]) {
-			colon++
-		}
-		if colon == len(line) || line[colon] != ':' || name == "" {
-			if strings.IndexByte(line, ':') < 0 {
-				p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
-			} else {
-				p.fail(StatusBadRequest, "bad header name", "", lineOff)
+		var value, name string
+		id, vs := commonHeader(line)
+		if vs > 0 {
+			name, value = line[:vs-2], line[vs:]
+			if value == "" || scanClass[value[0]]&scLWS != 0 || scanClass[value[len(value)-1]]&scLWS != 0 {
+				value = abnf.TrimWS(value)
 			}
-			continue
+		} else {
+			var ok bool
+			if id, name, value, ok = p.headerName(line, lineOff); !ok {
+				continue
+			}
 		}
-		value := abnf.TrimWS(line[colon+1:])
-		id := lookupHeader(name)
 		if id == hdrUnknown || !hdrTable[id].hot {
 			h.appendRaw(id, value, line)
 			continue
@@ -268,18 +271,27 @@ func (l Limits) parse(data []byte, stream bool) (Message, error) {
 // §25.1). It returns false when the line is not a request line at all (no
 // response can be built then).
 func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
-	sp1 := strings.IndexByte(line, ' ')
-	sp2 := strings.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 == sp1 {
-		p.fail(StatusBadRequest, "malformed request line", "", off)
-		return false
+	// The usual line: a token, SP, ..., " SIP/2.0". Its method and version
+	// are checked by these scans; any other line takes the general path,
+	// which names what is wrong.
+	sp1 := 0
+	for sp1 < len(line) && scanClass[line[sp1]]&scToken != 0 {
+		sp1++
 	}
-	method := line[:sp1]
-	if !abnf.IsTokenString(method) {
-		p.fail(StatusBadRequest, "bad method", "", off)
-		return false
+	sp2 := len(line) - len(" SIP/2.0")
+	if sp1 == 0 || sp1 >= len(line) || line[sp1] != ' ' || sp2 <= sp1 || line[sp2:] != " SIP/2.0" {
+		sp1 = strings.IndexByte(line, ' ')
+		sp2 = strings.LastIndexByte(line, ' ')
+		if sp1 <= 0 || sp2 == sp1 {
+			p.fail(StatusBadRequest, "malformed request line", "", off)
+			return false
+		}
+		if !abnf.IsTokenString(line[:sp1]) {
+			p.fail(StatusBadRequest, "bad method", "", off)
+			return false
+		}
 	}
-	r.Method = internMethod(method)
+	r.Method = internMethod(line[:sp1])
 	uri := line[sp1+1 : sp2]
 	ver := line[sp2+1:]
 	// No URI with white space or a leading '<' parses, so those are
@@ -301,7 +313,9 @@ func (p *parser) parseRequestLine(r *Request, line string, off int) bool {
 			p.fail(StatusBadRequest, reasonOf(err), "", off+sp1+1)
 		}
 	}
-	p.checkVersion(ver, off+sp2+1)
+	if ver != Version {
+		p.checkVersion(ver, off+sp2+1)
+	}
 	return true
 }
 
@@ -387,7 +401,11 @@ func (p *parser) checkResponse(r *Response, off int) {
 
 // addParsed adds a parsed hot header field at the end: what addTyped does,
 // with a short path for the common case of one value on the line, parsed
-// straight into its place in the message.
+// straight into its place in the message. A list value is first parsed as
+// one value: one that parses holds no comma that separates list elements
+// (every comma it may hold is inside a quoted-string or the <> of an
+// address, where listElemEnd does not split either), so only a value that
+// fails and holds a comma is split (addTyped).
 func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	if hdrTable[id].kind != kindList {
 		if err := h.setSingle(id, value); err != nil {
@@ -399,9 +417,6 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	if value == "" {
 		return errHeader("empty list element")
 	}
-	if strings.IndexByte(value, ',') >= 0 {
-		return h.addTyped(id, name, value, line, len(h.fields))
-	}
 	switch id {
 	case hdrVia:
 		if len(h.via) == cap(h.via) && cap(h.via) < 4 {
@@ -412,19 +427,26 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 		h.via = append(h.via, Via{})
 		x := &h.via[len(h.via)-1]
 		if err := parseVia(x, value); err != nil {
+			if x.Host == "" || strings.IndexByte(value, ',') >= 0 {
+				*x = Via{}
+				h.via = h.via[:len(h.via)-1]
+				if strings.IndexByte(value, ',') >= 0 {
+					return h.addTyped(id, name, value, line, len(h.fields))
+				}
+				return err
+			}
 			// A Via whose sent-by parsed is kept (with the line as
 			// received) so that a 400 can still be routed back and echo
 			// it (RFC 4475 §3.1.2.1).
-			if x.Host == "" {
-				*x = Via{}
-				h.via = h.via[:len(h.via)-1]
-				return err
-			}
 			x.Params = ""
 			h.appendRaw(id, value, line)
 			return err
 		}
 	case hdrRoute, hdrRecordRoute:
+		// A route set is often written on one line: split it first.
+		if strings.IndexByte(value, ',') >= 0 {
+			return h.addTyped(id, name, value, line, len(h.fields))
+		}
 		list := &h.route
 		if id == hdrRecordRoute {
 			list = &h.rr
@@ -446,12 +468,115 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 	case hdrContact:
 		// Checked now, decoded on demand (Header.Contacts): a decoded
 		// Contact would add 176 bytes to every message.
-		var x Contact
-		if err := parseContact(&x, value); err != nil {
-			return err
+		if _, _, ok := scanNameAddr(value); !ok {
+			if strings.IndexByte(value, ',') >= 0 {
+				return h.addTyped(id, name, value, line, len(h.fields))
+			}
+			var x Contact
+			if err := parseContact(&x, value); err != nil {
+				return err
+			}
 		}
 		h.lazy |= lazyContact
+	default:
+		if strings.IndexByte(value, ',') >= 0 {
+			return h.addTyped(id, name, value, line, len(h.fields))
+		}
 	}
 	h.appendRaw(id, value, line)
 	return nil
+}
+
+// headerName splits a header line into name and value the general way:
+// the name is a token, then optional white space and the colon.
+func (p *parser) headerName(line string, lineOff int) (id hdrID, name, value string, ok bool) {
+	colon := abnf.Token(line, 0)
+	name = line[:colon]
+	for colon < len(line) && abnf.IsWS(line[colon]) {
+		colon++
+	}
+	if colon == len(line) || line[colon] != ':' || name == "" {
+		if strings.IndexByte(line, ':') < 0 {
+			p.fail(StatusBadRequest, "header line without a colon", "", lineOff)
+		} else {
+			p.fail(StatusBadRequest, "bad header name", "", lineOff)
+		}
+		return 0, "", "", false
+	}
+	value = line[colon+1:]
+	if len(value) > 1 && value[0] == ' ' && scanClass[value[1]]&scLWS == 0 && scanClass[value[len(value)-1]]&scLWS == 0 {
+		// The usual ": value" needs no general trim.
+		value = value[1:]
+	} else {
+		value = abnf.TrimWS(value)
+	}
+	return lookupHeader(name), name, value, true
+}
+
+// commonHeader recognises the hot headers written the usual way, with
+// their canonical name and ": " (or their compact form and ": "), by a
+// few word compares instead of a token scan and a table lookup. It
+// returns where the value starts, or 0 for any other line.
+func commonHeader(line string) (hdrID, int) {
+	if len(line) < 4 {
+		return hdrUnknown, 0
+	}
+	if line[1] == ':' && line[2] == ' ' {
+		switch line[0] {
+		case 'v':
+			return hdrVia, 3
+		case 'f':
+			return hdrFrom, 3
+		case 't':
+			return hdrTo, 3
+		case 'i':
+			return hdrCallID, 3
+		case 'm':
+			return hdrContact, 3
+		case 'l':
+			return hdrContentLength, 3
+		case 'c':
+			return hdrContentType, 3
+		}
+		return hdrUnknown, 0
+	}
+	switch line[0] {
+	case 'V':
+		if len(line) > 5 && line[:5] == "Via: " {
+			return hdrVia, 5
+		}
+	case 'F':
+		if len(line) > 6 && line[:6] == "From: " {
+			return hdrFrom, 6
+		}
+	case 'T':
+		if len(line) > 4 && line[:4] == "To: " {
+			return hdrTo, 4
+		}
+	case 'M':
+		if len(line) > 14 && line[:14] == "Max-Forwards: " {
+			return hdrMaxForwards, 14
+		}
+	case 'R':
+		if len(line) > 7 && line[:7] == "Route: " {
+			return hdrRoute, 7
+		}
+		if len(line) > 14 && line[:14] == "Record-Route: " {
+			return hdrRecordRoute, 14
+		}
+	case 'C':
+		switch {
+		case len(line) > 9 && line[:9] == "Call-ID: ":
+			return hdrCallID, 9
+		case len(line) > 6 && line[:6] == "CSeq: ":
+			return hdrCSeq, 6
+		case len(line) > 9 && line[:9] == "Contact: ":
+			return hdrContact, 9
+		case len(line) > 14 && line[:14] == "Content-Type: ":
+			return hdrContentType, 14
+		case len(line) > 16 && line[:16] == "Content-Length: ":
+			return hdrContentLength, 16
+		}
+	}
+	return hdrUnknown, 0
 }

@@ -106,20 +106,22 @@ func fastSIPURI(u *URI, s string) bool {
 		return false
 	}
 	scheme := s[:i-1]
-	// userinfo ends at the first '@' of the whole rest (see parseSIPURI).
-	at := strings.IndexByte(s[i:], '@')
+	// userinfo ends at the first '@' of the whole rest (see parseSIPURI):
+	// a run of user characters ending at '@' is the user part. Without
+	// one, the host starts here; an '@' further on then ends the host or
+	// the parameters below, which reject it.
+	us := i
+	for i < len(s) && scanClass[s[i]]&scUser != 0 {
+		i++
+	}
+	at := -1
 	var user string
-	if at >= 0 {
-		user = s[i : i+at]
-		if user == "" {
-			return false
-		}
-		for k := 0; k < len(user); k++ {
-			if !abnf.IsUserChar(user[k]) {
-				return false
-			}
-		}
-		i += at + 1
+	if i < len(s) && s[i] == '@' && i > us {
+		at = i - us
+		user = s[us:i]
+		i++
+	} else {
+		i = us
 	}
 	hs := i
 	for i < len(s) && abnf.IsHostChar(s[i]) {

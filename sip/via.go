@@ -33,6 +33,17 @@ type Via struct {
 
 // Branch returns the branch parameter (§8.1.1.7), or "".
 func (v *Via) Branch() string {
+	// The branch is nearly always the first parameter, plain: the fast
+	// path of Params.Get without its checks of the name.
+	if s := string(v.Params); len(s) > 8 && s[:8] == ";branch=" {
+		j := 8
+		for j < len(s) && paramStop[s[j]]&stopQuote == 0 {
+			j++
+		}
+		if j > 8 && (j == len(s) || s[j] != '"') {
+			return s[8:j]
+		}
+	}
 	b, _ := v.Params.Get("branch")
 	return b
 }
@@ -104,13 +115,13 @@ func parseVia(v *Via, s string) error {
 		if k > 0 {
 			i = abnf.SkipWS(s, i)
 			if i >= len(s) || s[i] != '/' {
-				return errHeader("bad sent-protocol")
+				return errSentProtocol
 			}
 			i = abnf.SkipWS(s, i+1)
 		}
 		end := abnf.Token(s, i)
 		if end == i {
-			return errHeader("bad sent-protocol")
+			return errSentProtocol
 		}
 		parts[k] = s[i:end]
 		i = end
@@ -119,17 +130,42 @@ func parseVia(v *Via, s string) error {
 	return parseSentBy(v, s, i)
 }
 
+// The errors of parseVia are made once: a line of several Via values is
+// first tried as one (see addParsed), and that failure must not allocate.
+var (
+	errSentProtocol = errHeader("bad sent-protocol")
+	errSentByLWS    = errHeader("missing LWS before sent-by")
+	errSentByPort   = errHeader("bad sent-by port")
+	errViaParams    = errHeader("bad via parameters")
+	errSentByHost   = errHeader("missing host in sent-by")
+	errSentByIPv6   = errHeader("bad IPv6 reference in sent-by")
+	errSentByIPv6T  = errHeader("unterminated IPv6 reference in sent-by")
+)
+
+// errSentBy is the error for a scanHost failure reason.
+func errSentBy(reason string) error {
+	switch reason {
+	case "missing host":
+		return errSentByHost
+	case "bad IPv6 reference":
+		return errSentByIPv6
+	case "unterminated IPv6 reference":
+		return errSentByIPv6T
+	}
+	return errHeader(reason + " in sent-by")
+}
+
 // parseSentBy parses LWS sent-by *( SEMI via-params ) from s[i:].
 func parseSentBy(v *Via, s string, i int) error {
 	j := abnf.SkipWS(s, i)
 	if j == i {
-		return errHeader("missing LWS before sent-by")
+		return errSentByLWS
 	}
 	i = j
 	// sent-by = host [ COLON port ]
 	host, i, reason := scanHost(s, i)
 	if reason != "" {
-		return errHeader(reason + " in sent-by")
+		return errSentBy(reason)
 	}
 	v.Host = host
 	i = abnf.SkipWS(s, i)
@@ -141,14 +177,21 @@ func parseSentBy(v *Via, s string, i int) error {
 		}
 		p, ok := abnf.ParseUint(s[ps:i], 65535)
 		if !ok {
-			return errHeader("bad sent-by port")
+			return errSentByPort
 		}
 		v.Port = uint16(p)
 	}
 	rest := s[i:]
+	if rest == "" {
+		return nil
+	}
+	if _, _, ok := plainParams(rest); ok {
+		v.Params = Params(rest)
+		return nil
+	}
 	if abnf.TrimWS(rest) != "" {
 		if !validHeaderParams(rest) {
-			return errHeader("bad via parameters")
+			return errViaParams
 		}
 		v.Params = Params(rest)
 	}

@@ -275,6 +275,20 @@ func ParseUint(s string, max uint64) (v uint64, ok bool) {
 	if s == "" {
 		return 0, false
 	}
+	if len(s) <= 19 {
+		// At most 19 digits cannot overflow: compare with max once.
+		for i := 0; i < len(s); i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				return 0, false
+			}
+			v = v*10 + uint64(d)
+		}
+		if v > max {
+			return 0, false
+		}
+		return v, true
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
