@@ -102,19 +102,18 @@ type Config struct {
 // with [NewLayer] and give its [Layer.HandleIncoming] to the transport as
 // its handler.
 //
-// A Layer is safe for concurrent use. Each transaction has its own mutex
-// and one *time.Timer; the Layer's mutex guards only its tables.
+// A Layer is safe for concurrent use. Each transaction has its own mutex;
+// the Layer's mutex guards only its tables, and its clock's mutex the
+// timers of all its transactions (see clock).
 type Layer struct {
-	t         Transport
-	cfg       Config
-	timers    Timers
-	tracer    func(Event)
-	epoch     time.Time
-	ctx       context.Context // for sends the Layer makes itself; ends at Close
-	cancel    context.CancelFunc
-	tickMu    sync.Mutex
-	freeTicks []*tick // stopped timers of terminated transactions, for reuse
-	slab      []tick  // ticks not yet used
+	t      Transport
+	cfg    Config
+	timers Timers
+	tracer func(Event)
+	epoch  time.Time
+	ctx    context.Context // for sends the Layer makes itself; ends at Close
+	cancel context.CancelFunc
+	clk    clock // the timers of all transactions
 
 	mu      sync.Mutex
 	clients table[Key, *ClientTx]
@@ -141,6 +140,8 @@ func NewLayer(t Transport, cfg Config) *Layer {
 		epoch:  time.Now(),
 		idle:   make(chan struct{}),
 	}
+	l.clk.epoch = l.epoch
+	l.clk.scheduled = -1
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l
 }
@@ -312,7 +313,7 @@ func (l *Layer) handleRequest(req *sip.Request, flow transport.Flow) {
 	tx.mu.Lock()
 	l.mu.Unlock()
 	tx.trace(EventState, StateNone, tx.state, TimerNone, nil, nil)
-	tx.rearm()
+	tx.armTrying()
 	tx.mu.Unlock()
 
 	if req.Method == sip.CANCEL {
@@ -605,6 +606,7 @@ func (l *Layer) Close() {
 		c.terminate(&Error{Kind: ErrClosed, Key: c.key})
 		c.mu.Unlock()
 	}
+	l.clk.close()
 	l.cancel()
 }
 

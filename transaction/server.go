@@ -61,7 +61,6 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		tx.reliable = flow.Reliable()
 	}
 	key := m.key()
-	t := l.timers
 	if req.Method == sip.INVITE {
 		tx.inv.tx = tx
 		tx.core.init(l, key, ServerInvite, &tx.inv)
@@ -71,7 +70,6 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// knows that the TU will generate a provisional or final response
 		// within 200 ms".
 		tx.state = StateProceeding
-		tx.arm(TimerTrying, trying100)
 	} else {
 		tx.nonInv.tx = tx
 		tx.core.init(l, key, ServerNonInvite, &tx.nonInv)
@@ -79,10 +77,20 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// state". RFC 4320 §4.1: 100 Trying once Timer E would have
 		// reached T2, if the TU has not responded by then.
 		tx.state = StateTrying
-		tx.arm(TimerTrying, t.NonInvite100())
 	}
 	tx.born = tx.now()
 	return tx
+}
+
+// armTrying starts the timer of the 100 Trying the transaction sends
+// itself (see newServerTx), once the Layer has taken it in. Caller holds
+// mu.
+func (tx *ServerTx) armTrying() {
+	if tx.method == sip.INVITE {
+		tx.arm(TimerTrying, trying100)
+	} else {
+		tx.arm(TimerTrying, tx.l.timers.NonInvite100())
+	}
 }
 
 // Key returns the transaction's key.
