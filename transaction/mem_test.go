@@ -210,7 +210,7 @@ func TestManyNonInviteTransactions(t *testing.T) {
 			t.Fatalf("%d transactions answered 200, %d failed; want %d", ok.Load(), bad.Load(), total)
 		}
 		client.mu.Lock()
-		tables := len(client.clients.m) + len(server.servers.m) + len(server.legacy.m) + len(server.merged.m)
+		tables := client.clients.len() + server.servers.len() + len(server.legacy.m) + server.merged.len()
 		client.mu.Unlock()
 		if tables != 0 {
 			t.Fatalf("%d entries left in the tables", tables)
