@@ -262,7 +262,7 @@ func (k *clock) fire() {
 		}
 		k.mu.Unlock()
 		for i, c := range cs {
-			c.onTimer()
+			c.onTimer(now)
 			buf[i] = nil
 		}
 		if !more {

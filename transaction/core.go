@@ -168,24 +168,33 @@ func (c *core) earliest() int {
 	return k
 }
 
-// dispatch hands ev to the machine, then fires whatever timers are due.
-// The caller holds mu.
+// dispatch hands ev to the machine, then fires the zero-length timers it
+// armed (Timers D, I, J and K on reliable transports). The caller holds
+// mu.
+//
+// Other deadlines are left to the Layer's clock, which runs them when
+// they fall due, even one that passed while ev was on its way: a timer
+// and a message arriving together may be handled in either order.
 func (c *core) dispatch(ctx context.Context, ev event) result {
 	r := c.m.handle(ctx, ev)
-	c.runDue(ctx)
+	c.runDue(ctx, dueNow)
 	return r
 }
 
-// runDue fires, earliest first, every deadline that has passed. The loop
-// is bounded: a machine re-arms at most one zero-length timer per event;
-// a deadline still due after it is left to the clock.
-func (c *core) runDue(ctx context.Context) {
+// dueNow is the "now" of runDue that fires only zero-length timers.
+const dueNow = time.Duration(-1)
+
+// runDue fires, earliest first, every deadline due at now: those that
+// passed, and those armed with a zero length (at < 0). The loop is
+// bounded: a machine re-arms at most one zero-length timer per event; a
+// deadline still due after it is left to the clock.
+func (c *core) runDue(ctx context.Context, now time.Duration) {
 	for range 4 * maxDeadlines {
 		if c.state == StateTerminated {
 			return
 		}
 		k := c.earliest()
-		if k < 0 || (c.dl[k].at >= 0 && c.dl[k].at > c.now()) {
+		if k < 0 || c.dl[k].at > now {
 			return
 		}
 		t := c.dl[k].t
@@ -203,13 +212,13 @@ func (c *core) runDue(ctx context.Context) {
 	}
 }
 
-// onTimer runs c for the Layer's clock. A transaction that has terminated,
-// or that finds nothing due (its deadline was fired by a message that
-// came at the same time), does nothing.
-func (c *core) onTimer() {
+// onTimer runs c for the Layer's clock, which read the time now. A
+// transaction that has terminated, or that finds nothing due (its
+// deadline was disarmed as the clock took it), does nothing.
+func (c *core) onTimer(now time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.runDue(c.l.ctx)
+	c.runDue(c.l.ctx, now)
 }
 
 // setState moves the machine to state to.
