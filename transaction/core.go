@@ -157,6 +157,16 @@ func (c *core) disarm(t Timer) {
 	}
 }
 
+// pending returns the deadline of timer t, if it is pending.
+func (c *core) pending(t Timer) (time.Duration, bool) {
+	for i := range c.dl {
+		if c.dl[i].t == t {
+			return c.dl[i].at, true
+		}
+	}
+	return 0, false
+}
+
 // earliest returns the index of the earliest pending deadline, or -1.
 func (c *core) earliest() int {
 	k := -1

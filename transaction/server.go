@@ -31,7 +31,6 @@ type ServerTx struct {
 	flow   transport.Flow
 	method sip.Method
 	merged bool
-	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
 	next, prev *ServerTx // neighbours in the chain of the same match key
@@ -78,7 +77,6 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// reached T2, if the TU has not responded by then.
 		tx.state = StateTrying
 	}
-	tx.born = tx.now()
 	return tx
 }
 
@@ -557,7 +555,9 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 		if code != sip.StatusTrying {
 			return result{err: fmt.Errorf("%w: %d to a non-INVITE request (RFC 4320 §4.1)", ErrBadResponse, code)}
 		}
-		if !tx.reliable && tx.now()-tx.born < tx.l.timers.NonInvite100() {
+		// The Trying timer, armed for that time when the transaction
+		// was made, tells: while it is pending, the time has not come.
+		if at, ok := tx.pending(TimerTrying); !tx.reliable && ok && at > tx.now() {
 			return result{err: fmt.Errorf("%w: 100 on an unreliable flow before Timer E reaches T2 (RFC 4320 §4.1)", ErrBadResponse)}
 		}
 		// §17.2.2: "While in the 'Trying' state, if the TU passes a
