@@ -203,7 +203,7 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, d transport.Dest)
 		return nil, ErrExists
 	}
 	l.clients.put(h, key, tx)
-	tx.inserted = true
+	tx.inserted, tx.h = true, h
 	l.live++
 	l.mu.Unlock()
 
@@ -421,10 +421,11 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		head.prev = tx
 	}
 	if m.rfc3261 {
-		if h := l.hashSrv(&m.sk); head == nil {
-			l.servers.put(h, m.sk, tx)
+		tx.sh = l.hashSrv(&m.sk)
+		if head == nil {
+			l.servers.put(tx.sh, m.sk, tx)
 		} else {
-			l.servers.set(h, m.sk, tx, srvKeyOf)
+			l.servers.set(tx.sh, m.sk, tx, srvKeyOf)
 		}
 	} else {
 		l.legacy.put(m.lk, tx)
@@ -439,7 +440,7 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		if owner := l.merged.get(h, mk, mergeKeyOf); owner != nil {
 			tx.merged = true
 		} else {
-			tx.mk, tx.mergeOwner = mk, true
+			tx.mk, tx.mh, tx.mergeOwner = mk, h, true
 			l.merged.put(h, mk, tx)
 		}
 	}
@@ -489,7 +490,7 @@ func (l *Layer) removeClient(tx *ClientTx) {
 	l.mu.Lock()
 	if tx.inserted {
 		// Keys are unique (Request refuses a duplicate): the entry is tx.
-		l.clients.del(l.hashClient(&tx.key), tx.key, clientKeyOf)
+		l.clients.del(tx.h, tx.key, clientKeyOf)
 		tx.inserted = false
 	}
 	l.done1()
@@ -505,8 +506,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	if tx.inserted {
 		tx.inserted = false
 		if tx.prev == nil && tx.next == nil && tx.lg == nil {
-			sk := tx.srvKey() // alone under its key: the usual case
-			l.servers.del(l.hashSrv(&sk), sk, srvKeyOf)
+			l.servers.del(tx.sh, tx.srvKey(), srvKeyOf) // alone under its key: the usual case
 		} else {
 			l.unchain(tx)
 		}
@@ -524,7 +524,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 //
 //go:noinline
 func (l *Layer) unmerge(tx *ServerTx) {
-	l.merged.del(l.hashMerge(&tx.mk), tx.mk, mergeKeyOf)
+	l.merged.del(tx.mh, tx.mk, mergeKeyOf)
 	tx.mk, tx.mergeOwner = mergeKey{}, false
 }
 
@@ -542,8 +542,7 @@ func (l *Layer) unchain(tx *ServerTx) {
 	case tx.next != nil: // head of a chain
 		tx.next.prev = nil
 		if tx.lg == nil {
-			sk := tx.srvKey()
-			l.servers.set(l.hashSrv(&sk), sk, tx.next, srvKeyOf)
+			l.servers.set(tx.sh, tx.srvKey(), tx.next, srvKeyOf)
 		} else {
 			l.legacy.m[tx.lg.key] = tx.next
 		}

@@ -33,11 +33,15 @@ type ServerTx struct {
 	merged bool
 
 	// Owned by Layer.mu.
-	next, prev *ServerTx // neighbours in the chain of the same match key
 	inserted   bool      // in the Layer's tables
+	mergeOwner bool      // the Layer's merge index points here
+	next, prev *ServerTx // neighbours in the chain of the same match key
 	lg         *legacyTx // nil for RFC 3261 requests
 	mk         mergeKey  // the §8.2.2.2 key, when mergeOwner
-	mergeOwner bool      // the Layer's merge index points here
+	// The hashes of the srvKey (RFC 3261 requests) and of mk (when
+	// mergeOwner), kept so that leaving the tables, 64·T1 later, reads
+	// no key strings from the request's long-cold bytes.
+	sh, mh uint64
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
