@@ -107,3 +107,31 @@ func TestClockManyTransactions(t *testing.T) {
 		}
 	})
 }
+
+// A deadline that falls less than coalesce after a firing of the clock
+// waits for the next firing, coalesce after the first, and is never run
+// early: two requests sent 0.5 ms apart are retransmitted (Timer E, T1)
+// at 500 ms and at 501 ms, not at 500.5 ms.
+func TestClockCoalesces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestConn(t, transport.UDP)
+		defer tc.l.Close()
+		t0 := time.Now()
+		tmpl := options(t)
+		tc.request(newOptionsFrom(tmpl))
+		tc.advance(time.Millisecond / 2)
+		tc.request(newOptionsFrom(tmpl))
+		tc.take()
+		tc.advance(DefaultT1 - time.Millisecond/2)
+		if s := tc.take(); len(s) != 1 || s[0].at.Sub(t0) != DefaultT1 {
+			t.Fatalf("at T1: %d sent, want the first request's retransmission", len(s))
+		}
+		tc.advance(time.Millisecond / 2)
+		tc.wantNothingSent("the second deadline, 0.5 ms after the first firing")
+		tc.advance(time.Millisecond / 2)
+		s := tc.take()
+		if len(s) != 1 || s[0].at.Sub(t0) != DefaultT1+coalesce {
+			t.Fatalf("%v after the first firing: %d sent, want the second request's retransmission", coalesce, len(s))
+		}
+	})
+}

@@ -78,11 +78,12 @@
 // earliest of them; when it fires, one goroutine runs every transaction
 // whose deadline has passed. A timer that is disarmed or re-armed, or
 // whose transaction terminates, is dropped from its queue without waking
-// anything. Deadlines are exact: never early, and late only by the
-// runtime's timer latency. TU callbacks ([Config]) and channel sends never
-// block and are never made with the Layer's mutex held; the Tracer is
-// called with the transaction's mutex held, so that it sees each
-// transaction's events in order. [Layer.Shutdown] and [Layer.Close] end
+// anything. A timer never fires early; it fires late only by the
+// runtime's timer latency, or, under load, by at most 1 ms so that one
+// wake-up runs every deadline falling that close to the previous firing.
+// TU callbacks ([Config]) and channel sends never block and are never made
+// with the Layer's mutex held; the Tracer is called with the transaction's
+// mutex held, so that it sees each transaction's events in order. [Layer.Shutdown] and [Layer.Close] end
 // every transaction; no goroutine of the package outlives them for longer
 // than a timer callback takes to return.
 //
