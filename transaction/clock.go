@@ -77,10 +77,7 @@ func (q *queue) back() *entry { return &q.buf[(q.head+q.size-1)%len(q.buf)] }
 
 func (q *queue) push(e entry) {
 	if q.size == len(q.buf) {
-		buf := make([]entry, max(16, 2*len(q.buf)))
-		n := copy(buf, q.buf[q.head:])
-		copy(buf[n:], q.buf[:q.head])
-		q.buf, q.head = buf, 0
+		q.resize(max(16, 2*len(q.buf)))
 	}
 	q.buf[(q.head+q.size)%len(q.buf)] = e
 	q.size++
@@ -90,14 +87,29 @@ func (q *queue) pop() entry {
 	e := q.buf[q.head]
 	q.head = (q.head + 1) % len(q.buf)
 	q.size--
-	if q.size == 0 {
-		q.head = 0
-		if len(q.buf) > shrinkAbove {
-			// Give the memory of a burst back.
-			q.buf = nil
-		}
+	switch {
+	case q.size == 0 && len(q.buf) > shrinkAbove:
+		q.buf, q.head = nil, 0
+	case len(q.buf) > shrinkAbove && q.size < len(q.buf)/4:
+		// Give the memory of a burst back, also while traffic goes on
+		// (a queue in use is never empty).
+		q.resize(len(q.buf) / 2)
 	}
 	return e
+}
+
+// resize moves the entries to a ring of n ≥ q.size slots.
+func (q *queue) resize(n int) {
+	buf := make([]entry, n)
+	if q.size > 0 {
+		if end := q.head + q.size; end <= len(q.buf) {
+			copy(buf, q.buf[q.head:end])
+		} else {
+			k := copy(buf, q.buf[q.head:])
+			copy(buf[k:], q.buf[:end-len(q.buf)])
+		}
+	}
+	q.buf, q.head = buf, 0
 }
 
 // queueFor returns the queue of duration d. There are only as many as

@@ -135,3 +135,39 @@ func TestClockCoalesces(t *testing.T) {
 		}
 	})
 }
+
+// A clock queue stays FIFO across wrap-arounds, growth and shrinking, and
+// gives back the memory of a burst while it is still in use.
+func TestClockQueue(t *testing.T) {
+	var q queue
+	next, want := 0, 0
+	push := func(n int) {
+		for range n {
+			q.push(entry{at: time.Duration(next)})
+			next++
+		}
+	}
+	pop := func(n int) {
+		for range n {
+			if e := q.pop(); e.at != time.Duration(want) {
+				t.Fatalf("popped %d, want %d", e.at, want)
+			}
+			want++
+		}
+	}
+	for range 100 { // wrap around a small ring
+		push(7)
+		pop(5)
+	}
+	push(20000) // a burst
+	peak := len(q.buf)
+	pop(q.size - 10)
+	if len(q.buf) > peak/4 || len(q.buf) > 4*shrinkAbove {
+		t.Fatalf("ring of %d entries (peak %d) holding %d", len(q.buf), peak, q.size)
+	}
+	push(3)
+	pop(q.size)
+	if q.size != 0 || next != want {
+		t.Fatalf("size %d, pushed %d, popped %d", q.size, next, want)
+	}
+}
