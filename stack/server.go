@@ -61,7 +61,8 @@ type Server struct {
 	wg     sync.WaitGroup // running handlers
 
 	mu       sync.Mutex
-	inflight map[*transaction.ServerTx]*serving
+	inflight *serving                           // running handlers, linked by next and prev
+	invites  map[*transaction.ServerTx]*serving // the INVITEs among them, which a CANCEL finds
 
 	work chan *serving // to idle workers (unbuffered)
 	idle atomic.Int32  // idle workers
@@ -78,7 +79,7 @@ func (s *Server) init() {
 		if s.Resolver == nil {
 			s.Resolver = &resolve.Resolver{}
 		}
-		s.inflight = make(map[*transaction.ServerTx]*serving)
+		s.invites = make(map[*transaction.ServerTx]*serving)
 		s.done = make(chan struct{})
 		s.work = make(chan *serving)
 		s.tp = &transport.Layer{
@@ -175,7 +176,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.mu.Lock()
-		for _, sv := range s.inflight {
+		for sv := s.inflight; sv != nil; sv = sv.next {
 			sv.ctx.stop(ErrServerClosed)
 		}
 		s.mu.Unlock()
@@ -195,7 +196,7 @@ func (s *Server) Close() error {
 	s.init()
 	s.markClosed()
 	s.mu.Lock()
-	for _, sv := range s.inflight {
+	for sv := s.inflight; sv != nil; sv = sv.next {
 		sv.ctx.stop(ErrServerClosed)
 	}
 	s.mu.Unlock()
@@ -239,7 +240,7 @@ func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 	req := cancel.Request()
 	_ = cancel.Respond(ctx, sip.NewResponse(req, sip.StatusOK))
 	s.mu.Lock()
-	sv := s.inflight[invite]
+	sv := s.invites[invite]
 	s.mu.Unlock()
 	if sv != nil {
 		sv.ctx.stop(&CancelError{Request: req})
@@ -249,16 +250,48 @@ func (s *Server) onCancel(cancel, invite *transaction.ServerTx) {
 // serving is what the Server keeps for one running handler: its context
 // and its ResponseWriter, in one allocation.
 type serving struct {
-	s   *Server
-	tx  *transaction.ServerTx
-	ctx handlerCtx
-	w   responseWriter
+	s          *Server
+	tx         *transaction.ServerTx
+	ctx        handlerCtx
+	w          responseWriter
+	invite     bool     // in s.invites
+	next, prev *serving // in s.inflight; owned by s.mu
+}
+
+// add puts sv in the list of running handlers (a list rather than a map:
+// no hashing, no growth), and an INVITE's in the index CANCELs use.
+// Caller holds s.mu.
+func (s *Server) add(sv *serving) {
+	sv.next = s.inflight
+	if sv.next != nil {
+		sv.next.prev = sv
+	}
+	s.inflight = sv
+	if sv.invite {
+		s.invites[sv.tx] = sv
+	}
+}
+
+// remove takes sv out of the running handlers. Caller holds s.mu.
+func (s *Server) remove(sv *serving) {
+	if sv.prev != nil {
+		sv.prev.next = sv.next
+	} else {
+		s.inflight = sv.next
+	}
+	if sv.next != nil {
+		sv.next.prev = sv.prev
+	}
+	sv.next, sv.prev = nil, nil
+	if sv.invite {
+		delete(s.invites, sv.tx)
+	}
 }
 
 // serve runs the handler for one server transaction on a goroutine of its
 // own: an idle worker's if there is one, else a new one.
-func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
-	sv := &serving{s: s, tx: tx}
+func (s *Server) serve(tx *transaction.ServerTx, req *sip.Request) {
+	sv := &serving{s: s, tx: tx, invite: req.Method == sip.INVITE}
 	sv.ctx.tx = tx
 	sv.w.tx = tx
 	s.mu.Lock()
@@ -267,7 +300,7 @@ func (s *Server) serve(tx *transaction.ServerTx, _ *sip.Request) {
 		_ = tx.Respond(context.Background(), sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable))
 		return
 	}
-	s.inflight[tx] = sv
+	s.add(sv)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	select {
@@ -309,7 +342,7 @@ func (sv *serving) run() {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
-		delete(s.inflight, tx)
+		s.remove(sv)
 		s.mu.Unlock()
 		// As in net/http, the context ends when the handler returns.
 		sv.ctx.stop(context.Canceled)

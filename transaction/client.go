@@ -29,7 +29,8 @@ type ClientTx struct {
 	dest transport.Dest
 	res  chan *sip.Response
 
-	inserted bool // in the Layer's table; owned by Layer.mu
+	inserted bool   // in the Layer's table; owned by Layer.mu
+	h        uint64 // hash of key in the Layer's table
 
 	// Owned by core.mu.
 	flow   transport.Flow

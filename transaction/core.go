@@ -3,7 +3,6 @@ package transaction
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -62,8 +61,9 @@ type machine interface {
 
 // deadline is one pending timer: it fires when the Layer's clock reaches at.
 type deadline struct {
-	t  Timer
-	at time.Duration // since Layer.epoch; <0 means "due now"
+	t      Timer
+	queued bool          // pushed onto the Layer's clock (at > 0)
+	at     time.Duration // since Layer.epoch; <0 means "due now"
 }
 
 // maxDeadlines is the most timers any machine has pending at once (A and
@@ -71,32 +71,30 @@ type deadline struct {
 const maxDeadlines = 3
 
 // core is what every transaction has, whatever its machine: its identity,
-// its state, its pending deadlines and the single *time.Timer that is
-// always set to the earliest of them (quic-go's Conn.run does the same).
+// its state, and its pending deadlines, each of which is also queued on
+// the Layer's clock (see clock).
 //
 // Everything below mu is owned by mu: a transaction has exactly one owner
 // at a time, whoever holds mu — a goroutine delivering a message from the
-// transport, the TU responding, or the timer's callback.
+// transport, the TU responding, or the Layer's clock.
 type core struct {
 	l    *Layer
 	key  Key
 	kind Machine
 	m    machine
 
-	mu        sync.Mutex
-	state     State
-	reliable  bool
-	dl        [maxDeadlines]deadline
-	timer     *tick         // taken from the Layer on the first rearm, given back on terminate
-	scheduled time.Duration // deadline the timer is set for; -1 when none
-	err       error
-	done      chan struct{} // made by the first doneChan, or closedChan
-	onEnd     []func()      // run by terminate (ServerTx.AfterTerminate)
+	mu       sync.Mutex
+	state    State
+	reliable bool
+	slot     uint32 // on the Layer's clock; 0 until the first timer is armed
+	dl       [maxDeadlines]deadline
+	err      error
+	done     chan struct{} // made by the first doneChan, or closedChan
+	onEnd    []func()      // run by terminate (ServerTx.AfterTerminate)
 }
 
 func (c *core) init(l *Layer, key Key, kind Machine, m machine) {
 	c.l, c.key, c.kind, c.m = l, key, kind, m
-	c.scheduled = -1
 }
 
 // closedChan is the Done channel of a transaction that terminated before
@@ -117,109 +115,56 @@ func (c *core) doneChan() <-chan struct{} {
 	return c.done
 }
 
-// tick is a *time.Timer that a Layer reuses from one transaction to the
-// next, so that a transaction costs no timer allocation. The callback runs
-// the onTimer of whichever transaction owns the tick when it fires. A
-// callback that was already starting when its transaction terminated may
-// thus reach the next owner: onTimer treats that as an early firing (finds
-// nothing due and re-arms), so the timer's single-owner rule is kept.
-type tick struct {
-	t     *time.Timer
-	owner atomic.Pointer[core]
-}
-
-func (k *tick) fire() {
-	if c := k.owner.Load(); c != nil {
-		c.onTimer()
-	}
-}
-
-// getTick returns a tick owned by c, set to fire in d: a reused one, or
-// a new one from the Layer's current slab (ticks are allocated tickSlab at
-// a time, so a new tick costs its *time.Timer and callback only).
-func (l *Layer) getTick(c *core, d time.Duration) *tick {
-	l.tickMu.Lock()
-	var k *tick
-	if n := len(l.freeTicks); n > 0 {
-		k = l.freeTicks[n-1]
-		l.freeTicks[n-1] = nil
-		l.freeTicks = l.freeTicks[:n-1]
-	} else {
-		if len(l.slab) == 0 {
-			l.slab = make([]tick, tickSlab)
-		}
-		k = &l.slab[0]
-		l.slab = l.slab[1:]
-	}
-	l.tickMu.Unlock()
-	k.owner.Store(c)
-	if k.t == nil {
-		k.t = time.AfterFunc(d, k.fire)
-	} else {
-		k.t.Reset(d)
-	}
-	return k
-}
-
-// Ticks are allocated tickSlab at a time; at most maxFreeTicks stopped ones
-// are kept for reuse (ending transactions give back as many as starting
-// ones take, so a small list suffices at any rate; after a burst the
-// Layer's memory comes back to its former size).
-const (
-	tickSlab     = 64
-	maxFreeTicks = 1024
-)
-
-// putTick gives back the stopped tick of a terminated transaction.
-func (l *Layer) putTick(k *tick) {
-	k.owner.Store(nil)
-	l.tickMu.Lock()
-	if len(l.freeTicks) < maxFreeTicks {
-		l.freeTicks = append(l.freeTicks, k)
-		k = nil
-	}
-	l.tickMu.Unlock()
-	if k != nil {
-		// Dropped: let its timer go, even if a tick of the same slab is
-		// kept (the slab holds only the small tick structs).
-		k.t = nil
-	}
-}
-
 // now is the Layer's monotonic clock.
-func (c *core) now() time.Duration { return time.Since(c.l.epoch) }
+func (c *core) now() time.Duration { return c.l.clk.now() }
 
 // arm sets timer t to fire d from now, replacing any pending t. A zero or
 // negative d fires as soon as the current event has been handled: Timers
 // D, I, J and K are zero on reliable transports.
 func (c *core) arm(t Timer, d time.Duration) {
-	at := time.Duration(-1)
-	if d > 0 {
-		at = c.now() + d
-	}
-	free := -1
+	k := -1
 	for i := range c.dl {
 		if c.dl[i].t == t {
-			c.dl[i].at = at
-			return
+			k = i
+			break
 		}
-		if c.dl[i].t == TimerNone && free < 0 {
-			free = i
+		if c.dl[i].t == TimerNone && k < 0 {
+			k = i
 		}
 	}
-	if free < 0 {
+	if k < 0 {
 		panic("transaction: too many pending timers in " + c.kind.String() + " " + c.state.String())
 	}
-	c.dl[free] = deadline{t: t, at: at}
+	if d <= 0 || c.state == StateTerminated {
+		if c.dl[k].queued {
+			c.l.clk.unmirror(c, k)
+		}
+		c.dl[k] = deadline{t: t, at: -1}
+		return
+	}
+	c.dl[k] = deadline{t: t, queued: true, at: c.l.clk.push(c, k, d)}
 }
 
 // disarm cancels timer t if it is pending.
 func (c *core) disarm(t Timer) {
 	for i := range c.dl {
 		if c.dl[i].t == t {
+			if c.dl[i].queued {
+				c.l.clk.unmirror(c, i)
+			}
 			c.dl[i] = deadline{}
 		}
 	}
+}
+
+// pending returns the deadline of timer t, if it is pending.
+func (c *core) pending(t Timer) (time.Duration, bool) {
+	for i := range c.dl {
+		if c.dl[i].t == t {
+			return c.dl[i].at, true
+		}
+	}
+	return 0, false
 }
 
 // earliest returns the index of the earliest pending deadline, or -1.
@@ -233,72 +178,57 @@ func (c *core) earliest() int {
 	return k
 }
 
-// dispatch hands ev to the machine, then fires whatever timers are due and
-// sets the *time.Timer to the next deadline. The caller holds mu.
+// dispatch hands ev to the machine, then fires the zero-length timers it
+// armed (Timers D, I, J and K on reliable transports). The caller holds
+// mu.
+//
+// Other deadlines are left to the Layer's clock, which runs them when
+// they fall due, even one that passed while ev was on its way: a timer
+// and a message arriving together may be handled in either order.
 func (c *core) dispatch(ctx context.Context, ev event) result {
 	r := c.m.handle(ctx, ev)
-	c.runDue(ctx)
-	c.rearm()
+	c.runDue(ctx, dueNow)
 	return r
 }
 
-// runDue fires, earliest first, every deadline that has passed. The loop
-// is bounded: a machine re-arms at most one zero-length timer per event.
-func (c *core) runDue(ctx context.Context) {
+// dueNow is the "now" of runDue that fires only zero-length timers.
+const dueNow = time.Duration(-1)
+
+// runDue fires, earliest first, every deadline due at now: those that
+// passed, and those armed with a zero length (at < 0). The loop is
+// bounded: a machine re-arms at most one zero-length timer per event; a
+// deadline still due after it is left to the clock.
+func (c *core) runDue(ctx context.Context, now time.Duration) {
 	for range 4 * maxDeadlines {
 		if c.state == StateTerminated {
 			return
 		}
 		k := c.earliest()
-		if k < 0 || (c.dl[k].at >= 0 && c.dl[k].at > c.now()) {
+		if k < 0 || c.dl[k].at > now {
 			return
 		}
 		t := c.dl[k].t
+		// Its clock entry, if any, is spent or about to be: a later
+		// firing of it finds nothing due.
 		c.dl[k] = deadline{}
 		c.trace(EventTimer, c.state, c.state, t, nil, nil)
 		c.m.handle(ctx, timerFired{t})
 	}
-}
-
-// rearm sets the transaction's one timer to its earliest deadline, or
-// stops it.
-func (c *core) rearm() {
-	k := -1
-	if c.state != StateTerminated {
-		k = c.earliest()
-	}
-	if k < 0 {
-		if c.timer != nil && c.scheduled >= 0 {
-			c.timer.t.Stop()
+	for i := range c.dl {
+		if c.state != StateTerminated && c.dl[i].t != TimerNone && c.dl[i].at < 0 {
+			c.dl[i].at = c.l.clk.push(c, i, 0)
+			c.dl[i].queued = true
 		}
-		c.scheduled = -1
-		return
 	}
-	at := max(c.dl[k].at, 0)
-	if at == c.scheduled {
-		return
-	}
-	c.scheduled = at
-	d := max(at-c.now(), 0)
-	if c.timer == nil {
-		c.timer = c.l.getTick(c, d)
-		return
-	}
-	c.timer.t.Reset(d)
 }
 
-// onTimer is the timer's callback. A callback that finds its transaction
-// terminated — a stale timer — does nothing; one that fires early (the
-// timer was reset while it was starting) finds nothing due and re-arms.
-func (c *core) onTimer() {
+// onTimer runs c for the Layer's clock, which read the time now. A
+// transaction that has terminated, or that finds nothing due (its
+// deadline was disarmed as the clock took it), does nothing.
+func (c *core) onTimer(now time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state == StateTerminated {
-		return
-	}
-	c.scheduled = -1
-	c.runDue(c.l.ctx)
-	c.rearm()
+	c.runDue(c.l.ctx, now)
 }
 
 // setState moves the machine to state to.
@@ -318,12 +248,9 @@ func (c *core) terminate(err error) {
 	}
 	c.err = err
 	c.dl = [maxDeadlines]deadline{}
-	if c.timer != nil {
-		c.timer.t.Stop()
-		c.l.putTick(c.timer)
-		c.timer = nil
+	if c.slot != 0 {
+		c.l.clk.release(c)
 	}
-	c.scheduled = -1
 	from := c.state
 	c.state = StateTerminated
 	c.trace(EventState, from, StateTerminated, TimerNone, nil, err)

@@ -71,15 +71,19 @@
 //
 // Each transaction has one owner at a time: whoever holds its mutex — the
 // goroutine delivering a message from the transport, the TU calling
-// Respond, or the callback of the transaction's one *time.Timer, which is
-// always set to the earliest of its pending deadlines (there is no
-// goroutine per RFC timer). A Layer hands the *time.Timer of a terminated
-// transaction on to a new one, so that a long-running Layer allocates no
-// timers; a timer that fires after its transaction has terminated, or
-// that reaches the next owner early, does nothing but re-arm. TU callbacks ([Config]) and channel sends never
-// block and are never made with the Layer's mutex held; the Tracer is
-// called with the transaction's mutex held, so that it sees each
-// transaction's events in order. [Layer.Shutdown] and [Layer.Close] end
+// Respond, or the Layer's clock. There is no goroutine and no *time.Timer
+// per RFC timer, nor per transaction: a Layer keeps one FIFO queue of
+// deadlines per timer duration (each queue is in deadline order, since
+// every deadline is "now + duration") and one *time.Timer set to the
+// earliest of them; when it fires, one goroutine runs every transaction
+// whose deadline has passed. A timer that is disarmed or re-armed, or
+// whose transaction terminates, is dropped from its queue without waking
+// anything. A timer never fires early; it fires late only by the
+// runtime's timer latency, or, under load, by at most 1 ms so that one
+// wake-up runs every deadline falling that close to the previous firing.
+// TU callbacks ([Config]) and channel sends never block and are never made
+// with the Layer's mutex held; the Tracer is called with the transaction's
+// mutex held, so that it sees each transaction's events in order. [Layer.Shutdown] and [Layer.Close] end
 // every transaction; no goroutine of the package outlives them for longer
 // than a timer callback takes to return.
 //

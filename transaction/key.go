@@ -1,6 +1,9 @@
 package transaction
 
 import (
+	"hash/maphash"
+	"math/bits"
+
 	"github.com/parleysip/parley/sip"
 )
 
@@ -176,3 +179,101 @@ func upperASCII(s string) string {
 	}
 	return s
 }
+
+// hashed is a table of transactions keyed by a 64-bit hash of their key
+// (hash/maphash, seeded per Layer) rather than by the key itself: a Go map
+// with string keys hashes each key again, and reads its strings from
+// wherever they lie in the heap, each time the map grows, which made
+// growing the tables cost as much as using them. The few values whose hash
+// collides with that of another value present go to an exact table, so
+// lookups are exact. keyOf gives the key of a stored value.
+type hashed[K comparable, V comparable] struct {
+	m table[uint64, V] // one value per hash
+	x table[K, V]      // values whose hash was taken when they came
+}
+
+// get returns the value with key k (hash h), or the zero V.
+func (t *hashed[K, V]) get(h uint64, k K, keyOf func(V) K) V {
+	v, ok := t.m.m[h]
+	if ok && keyOf(v) == k {
+		return v
+	}
+	if len(t.x.m) > 0 {
+		return t.x.m[k]
+	}
+	var zero V
+	return zero
+}
+
+// put adds v under k (hash h), which must not be present.
+func (t *hashed[K, V]) put(h uint64, k K, v V) {
+	if _, taken := t.m.m[h]; taken {
+		t.x.put(k, v)
+		return
+	}
+	t.m.put(h, v)
+}
+
+// set replaces the value stored under k (hash h) by v.
+func (t *hashed[K, V]) set(h uint64, k K, v V, keyOf func(V) K) {
+	if old, ok := t.m.m[h]; ok && keyOf(old) == k {
+		t.m.m[h] = v
+		return
+	}
+	t.x.m[k] = v
+}
+
+// del removes the value stored under k (hash h).
+func (t *hashed[K, V]) del(h uint64, k K, keyOf func(V) K) {
+	if old, ok := t.m.m[h]; ok && keyOf(old) == k {
+		t.m.del(h)
+		return
+	}
+	t.x.del(k)
+}
+
+// len returns the number of values.
+func (t *hashed[K, V]) len() int { return len(t.m.m) + len(t.x.m) }
+
+// all calls f with every value.
+func (t *hashed[K, V]) all(f func(V)) {
+	for _, v := range t.m.m {
+		f(v)
+	}
+	for _, v := range t.x.m {
+		f(v)
+	}
+}
+
+// hashClient, hashSrv and hashMerge hash the keys of the Layer's tables.
+// Each string goes through maphash with the Layer's seed; the small fields
+// are mixed in.
+func (l *Layer) hashClient(k *Key) uint64 {
+	return maphash.String(l.seed, k.Branch) ^ methodWord(k.Method)
+}
+
+func (l *Layer) hashSrv(k *srvKey) uint64 {
+	h := maphash.String(l.seed, k.branch)
+	h ^= bits.RotateLeft64(maphash.String(l.seed, k.host), 21)
+	return h ^ uint64(k.port)*0x9e3779b97f4a7c15
+}
+
+func (l *Layer) hashMerge(k *mergeKey) uint64 {
+	h := maphash.String(l.seed, k.callID)
+	h ^= bits.RotateLeft64(maphash.String(l.seed, k.fromTag), 21)
+	return h ^ uint64(k.seq)*0x9e3779b97f4a7c15 ^ methodWord(k.method)
+}
+
+// methodWord packs the first 8 bytes and the length of m, which tells the
+// RFC 3261 methods apart (equal words only cost a collision).
+func methodWord(m sip.Method) uint64 {
+	var w uint64
+	for i := 0; i < len(m) && i < 8; i++ {
+		w |= uint64(m[i]) << (8 * i)
+	}
+	return bits.RotateLeft64(w^uint64(len(m))<<59, 7)
+}
+
+func clientKeyOf(tx *ClientTx) Key     { return tx.key }
+func srvKeyOf(tx *ServerTx) srvKey     { return tx.srvKey() }
+func mergeKeyOf(tx *ServerTx) mergeKey { return tx.mk }

@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -102,25 +103,25 @@ type Config struct {
 // with [NewLayer] and give its [Layer.HandleIncoming] to the transport as
 // its handler.
 //
-// A Layer is safe for concurrent use. Each transaction has its own mutex
-// and one *time.Timer; the Layer's mutex guards only its tables.
+// A Layer is safe for concurrent use. Each transaction has its own mutex;
+// the Layer's mutex guards only its tables, and its clock's mutex the
+// timers of all its transactions (see clock).
 type Layer struct {
-	t         Transport
-	cfg       Config
-	timers    Timers
-	tracer    func(Event)
-	epoch     time.Time
-	ctx       context.Context // for sends the Layer makes itself; ends at Close
-	cancel    context.CancelFunc
-	tickMu    sync.Mutex
-	freeTicks []*tick // stopped timers of terminated transactions, for reuse
-	slab      []tick  // ticks not yet used
+	t      Transport
+	cfg    Config
+	timers Timers
+	tracer func(Event)
+	epoch  time.Time
+	ctx    context.Context // for sends the Layer makes itself; ends at Close
+	cancel context.CancelFunc
+	clk    clock // the timers of all transactions
 
 	mu      sync.Mutex
-	clients table[Key, *ClientTx]
-	servers table[srvKey, *ServerTx]    // RFC 3261 requests; chained by next
+	seed    maphash.Seed // of the hashed tables
+	clients hashed[Key, *ClientTx]
+	servers hashed[srvKey, *ServerTx]   // RFC 3261 requests; chained by next
 	legacy  table[legacyKey, *ServerTx] // RFC 2543 requests; chained by next
-	merged  table[mergeKey, *ServerTx]  // §8.2.2.2 index of out-of-dialog requests
+	merged  hashed[mergeKey, *ServerTx] // §8.2.2.2 index of out-of-dialog requests
 	live    int
 	closing bool
 	idle    chan struct{} // closed when live reaches 0 while closing
@@ -140,7 +141,10 @@ func NewLayer(t Transport, cfg Config) *Layer {
 		tracer: cfg.Tracer,
 		epoch:  time.Now(),
 		idle:   make(chan struct{}),
+		seed:   maphash.MakeSeed(),
 	}
+	l.clk.epoch = l.epoch
+	l.clk.scheduled = -1
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l
 }
@@ -193,12 +197,13 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, d transport.Dest)
 		l.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if _, dup := l.clients.m[key]; dup {
+	h := l.hashClient(&key)
+	if l.clients.get(h, key, clientKeyOf) != nil {
 		l.mu.Unlock()
 		return nil, ErrExists
 	}
-	l.clients.put(key, tx)
-	tx.inserted = true
+	l.clients.put(h, key, tx)
+	tx.inserted, tx.h = true, h
 	l.live++
 	l.mu.Unlock()
 
@@ -241,8 +246,9 @@ func (l *Layer) handleResponse(res *sip.Response, flow transport.Flow) {
 	// transaction. 2. If the method parameter in the CSeq header field
 	// matches the method of the request that created the transaction."
 	key := Key{Method: cs.Method, Branch: v.Branch()}
+	h := l.hashClient(&key)
 	l.mu.Lock()
-	tx := l.clients.m[key]
+	tx := l.clients.get(h, key, clientKeyOf)
 	l.mu.Unlock()
 	if tx != nil {
 		tx.mu.Lock()
@@ -312,7 +318,7 @@ func (l *Layer) handleRequest(req *sip.Request, flow transport.Flow) {
 	tx.mu.Lock()
 	l.mu.Unlock()
 	tx.trace(EventState, StateNone, tx.state, TimerNone, nil, nil)
-	tx.rearm()
+	tx.armTrying()
 	tx.mu.Unlock()
 
 	if req.Method == sip.CANCEL {
@@ -350,7 +356,7 @@ func (l *Layer) handleAck(req *sip.Request, flow transport.Flow, m *match) {
 // holds l.mu.
 func (l *Layer) chain(m *match) *ServerTx {
 	if m.rfc3261 {
-		return l.servers.m[m.sk]
+		return l.servers.get(l.hashSrv(&m.sk), m.sk, srvKeyOf)
 	}
 	return l.legacy.m[m.lk]
 }
@@ -415,7 +421,12 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		head.prev = tx
 	}
 	if m.rfc3261 {
-		l.servers.put(m.sk, tx)
+		tx.sh = l.hashSrv(&m.sk)
+		if head == nil {
+			l.servers.put(tx.sh, m.sk, tx)
+		} else {
+			l.servers.set(tx.sh, m.sk, tx, srvKeyOf)
+		}
 	} else {
 		l.legacy.put(m.lk, tx)
 	}
@@ -425,11 +436,12 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		// those associated with an ongoing transaction, but the request
 		// does not match that transaction (based on the matching rules in
 		// Section 17.2.3), the UAS core SHOULD generate a 482".
-		if owner := l.merged.m[mk]; owner != nil {
+		h := l.hashMerge(&mk)
+		if owner := l.merged.get(h, mk, mergeKeyOf); owner != nil {
 			tx.merged = true
 		} else {
-			l.merged.put(mk, tx)
-			tx.mk, tx.mergeOwner = mk, true
+			tx.mk, tx.mh, tx.mergeOwner = mk, h, true
+			l.merged.put(h, mk, tx)
 		}
 	}
 	l.live++
@@ -453,7 +465,7 @@ func (l *Layer) Merged(req *sip.Request) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	owner := l.merged.m[mk]
+	owner := l.merged.get(l.hashMerge(&mk), mk, mergeKeyOf)
 	if owner == nil {
 		return false
 	}
@@ -478,7 +490,7 @@ func (l *Layer) removeClient(tx *ClientTx) {
 	l.mu.Lock()
 	if tx.inserted {
 		// Keys are unique (Request refuses a duplicate): the entry is tx.
-		l.clients.del(tx.key)
+		l.clients.del(tx.h, tx.key, clientKeyOf)
 		tx.inserted = false
 	}
 	l.done1()
@@ -494,7 +506,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	if tx.inserted {
 		tx.inserted = false
 		if tx.prev == nil && tx.next == nil && tx.lg == nil {
-			l.servers.del(tx.srvKey()) // alone under its key: the usual case
+			l.servers.del(tx.sh, tx.srvKey(), srvKeyOf) // alone under its key: the usual case
 		} else {
 			l.unchain(tx)
 		}
@@ -512,7 +524,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 //
 //go:noinline
 func (l *Layer) unmerge(tx *ServerTx) {
-	l.merged.del(tx.mk)
+	l.merged.del(tx.mh, tx.mk, mergeKeyOf)
 	tx.mk, tx.mergeOwner = mergeKey{}, false
 }
 
@@ -530,7 +542,7 @@ func (l *Layer) unchain(tx *ServerTx) {
 	case tx.next != nil: // head of a chain
 		tx.next.prev = nil
 		if tx.lg == nil {
-			l.servers.m[tx.srvKey()] = tx.next
+			l.servers.set(tx.sh, tx.srvKey(), tx.next, srvKeyOf)
 		} else {
 			l.legacy.m[tx.lg.key] = tx.next
 		}
@@ -586,14 +598,12 @@ func (l *Layer) Close() {
 	l.mu.Lock()
 	l.closing = true
 	txs := make([]*core, 0, l.live)
-	for _, tx := range l.clients.m {
-		txs = append(txs, &tx.core)
-	}
-	for _, head := range l.servers.m {
+	l.clients.all(func(tx *ClientTx) { txs = append(txs, &tx.core) })
+	l.servers.all(func(head *ServerTx) {
 		for tx := head; tx != nil; tx = tx.next {
 			txs = append(txs, &tx.core)
 		}
-	}
+	})
 	for _, head := range l.legacy.m {
 		for tx := head; tx != nil; tx = tx.next {
 			txs = append(txs, &tx.core)
@@ -605,6 +615,7 @@ func (l *Layer) Close() {
 		c.terminate(&Error{Kind: ErrClosed, Key: c.key})
 		c.mu.Unlock()
 	}
+	l.clk.close()
 	l.cancel()
 }
 

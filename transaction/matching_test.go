@@ -469,7 +469,7 @@ func TestServerChains(t *testing.T) {
 					}
 				}
 				tc.l.mu.Lock()
-				n := len(tc.l.servers.m) + len(tc.l.merged.m)
+				n := tc.l.servers.len() + tc.l.merged.len()
 				tc.l.mu.Unlock()
 				if n != 0 || tc.l.Len() != 0 {
 					t.Fatalf("%d table entries and %d transactions left", n, tc.l.Len())

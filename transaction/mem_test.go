@@ -210,7 +210,7 @@ func TestManyNonInviteTransactions(t *testing.T) {
 			t.Fatalf("%d transactions answered 200, %d failed; want %d", ok.Load(), bad.Load(), total)
 		}
 		client.mu.Lock()
-		tables := len(client.clients.m) + len(server.servers.m) + len(server.legacy.m) + len(server.merged.m)
+		tables := client.clients.len() + server.servers.len() + len(server.legacy.m) + server.merged.len()
 		client.mu.Unlock()
 		if tables != 0 {
 			t.Fatalf("%d entries left in the tables", tables)
@@ -304,10 +304,11 @@ func BenchmarkNonInviteTransactions(b *testing.B) {
 	}
 }
 
-// TestTimerReuse checks that transactions take the timers of ended ones:
-// once a first round has ended, a second round of as many transactions
-// makes no new timer, and those timers still drive the machines (Timers K
-// and J end every transaction).
+// TestTimerReuse checks that transactions take the clock slots of ended
+// ones: once a first round has ended, a second round of as many
+// transactions grows no slot table, every slot is given back, and the
+// Layer's one timer still drives the machines (Timers K and J end every
+// transaction).
 func TestTimerReuse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newMemPipe(transport.UDP)
@@ -317,10 +318,10 @@ func TestTimerReuse(t *testing.T) {
 		defer p.close()
 		tmpl := options(t)
 		dest := transport.Dest{Network: transport.UDP, Addr: p.client.flow.Remote}
-		unused := func(l *Layer) int {
-			l.tickMu.Lock()
-			defer l.tickMu.Unlock()
-			return len(l.slab)
+		slots := func(l *Layer) (n, free int) {
+			l.clk.mu.Lock()
+			defer l.clk.mu.Unlock()
+			return len(l.clk.slots), len(l.clk.free)
 		}
 		round := func() {
 			for range 20 {
@@ -339,10 +340,19 @@ func TestTimerReuse(t *testing.T) {
 			}
 		}
 		round()
-		c0, s0 := unused(client), unused(server)
+		c0, _ := slots(client)
+		s0, _ := slots(server)
+		if c0 < 2 || s0 < 2 {
+			t.Fatalf("slot tables of %d (client) and %d (server): timers not on the clock", c0, s0)
+		}
 		round()
-		if c, s := unused(client), unused(server); c != c0 || s != s0 {
-			t.Errorf("second round made new timers: unused ticks %d→%d (client), %d→%d (server)", c0, c, s0, s)
+		c, cfree := slots(client)
+		s, sfree := slots(server)
+		if c != c0 || s != s0 {
+			t.Errorf("second round grew the slot tables: %d→%d (client), %d→%d (server)", c0, c, s0, s)
+		}
+		if cfree != c-1 || sfree != s-1 {
+			t.Errorf("slots not given back: %d of %d free (client), %d of %d (server)", cfree, c-1, sfree, s-1)
 		}
 	})
 }

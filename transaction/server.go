@@ -31,14 +31,17 @@ type ServerTx struct {
 	flow   transport.Flow
 	method sip.Method
 	merged bool
-	born   time.Duration // Layer clock at creation
 
 	// Owned by Layer.mu.
-	next, prev *ServerTx // neighbours in the chain of the same match key
 	inserted   bool      // in the Layer's tables
+	mergeOwner bool      // the Layer's merge index points here
+	next, prev *ServerTx // neighbours in the chain of the same match key
 	lg         *legacyTx // nil for RFC 3261 requests
 	mk         mergeKey  // the §8.2.2.2 key, when mergeOwner
-	mergeOwner bool      // the Layer's merge index points here
+	// The hashes of the srvKey (RFC 3261 requests) and of mk (when
+	// mergeOwner), kept so that leaving the tables, 64·T1 later, reads
+	// no key strings from the request's long-cold bytes.
+	sh, mh uint64
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
@@ -61,7 +64,6 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		tx.reliable = flow.Reliable()
 	}
 	key := m.key()
-	t := l.timers
 	if req.Method == sip.INVITE {
 		tx.inv.tx = tx
 		tx.core.init(l, key, ServerInvite, &tx.inv)
@@ -71,7 +73,6 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// knows that the TU will generate a provisional or final response
 		// within 200 ms".
 		tx.state = StateProceeding
-		tx.arm(TimerTrying, trying100)
 	} else {
 		tx.nonInv.tx = tx
 		tx.core.init(l, key, ServerNonInvite, &tx.nonInv)
@@ -79,10 +80,19 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// state". RFC 4320 §4.1: 100 Trying once Timer E would have
 		// reached T2, if the TU has not responded by then.
 		tx.state = StateTrying
-		tx.arm(TimerTrying, t.NonInvite100())
 	}
-	tx.born = tx.now()
 	return tx
+}
+
+// armTrying starts the timer of the 100 Trying the transaction sends
+// itself (see newServerTx), once the Layer has taken it in. Caller holds
+// mu.
+func (tx *ServerTx) armTrying() {
+	if tx.method == sip.INVITE {
+		tx.arm(TimerTrying, trying100)
+	} else {
+		tx.arm(TimerTrying, tx.l.timers.NonInvite100())
+	}
 }
 
 // Key returns the transaction's key.
@@ -549,7 +559,9 @@ func (m *serverNonInvite) respond(ctx context.Context, res *sip.Response) result
 		if code != sip.StatusTrying {
 			return result{err: fmt.Errorf("%w: %d to a non-INVITE request (RFC 4320 §4.1)", ErrBadResponse, code)}
 		}
-		if !tx.reliable && tx.now()-tx.born < tx.l.timers.NonInvite100() {
+		// The Trying timer, armed for that time when the transaction
+		// was made, tells: while it is pending, the time has not come.
+		if at, ok := tx.pending(TimerTrying); !tx.reliable && ok && at > tx.now() {
 			return result{err: fmt.Errorf("%w: 100 on an unreliable flow before Timer E reaches T2 (RFC 4320 §4.1)", ErrBadResponse)}
 		}
 		// §17.2.2: "While in the 'Trying' state, if the TU passes a

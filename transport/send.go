@@ -249,7 +249,13 @@ func (l *Layer) SendRequest(ctx context.Context, req *sip.Request, d Dest) (Flow
 			return Flow{}, fmt.Errorf("transport: send to UDP %v: %w", addr, err)
 		}
 		l.stampVia(req, UDP, sentBy)
-		if req.Len() > l.mtuThreshold() {
+		// Encoded once: the size is that of the bytes (Request.Len would
+		// walk the message a second time).
+		bp := getBuf()
+		defer putBuf(bp)
+		b := req.AppendTo(*bp)
+		*bp = b
+		if len(b) > l.mtuThreshold() {
 			// §18.1.1: "If a request is within 200 bytes of the path MTU,
 			// or if it is larger than 1300 bytes and the path MTU is
 			// unknown, the request MUST be sent using an RFC 2914
@@ -266,8 +272,10 @@ func (l *Layer) SendRequest(ctx context.Context, req *sip.Request, d Dest) (Flow
 			// reset, the element SHOULD retry the request, using UDP."
 			l.log.Debug("transport: TCP refused; retrying over UDP", logRemote, addr, logError, err)
 			l.stampVia(req, UDP, sentBy)
+			b = req.AppendTo(b[:0])
+			*bp = b
 		}
-		return l.sendUDP(req, ln, addr)
+		return l.writeUDPRequest(ln, b, addr)
 	case TCP, TLS, WS, WSS:
 		return l.sendConn(ctx, req, d.Network, addr, d.Host)
 	}
@@ -287,6 +295,11 @@ func (l *Layer) sendUDP(req *sip.Request, ln *listener, dst netip.AddrPort) (Flo
 	defer putBuf(bp)
 	b := req.AppendTo(*bp)
 	*bp = b
+	return l.writeUDPRequest(ln, b, dst)
+}
+
+// writeUDPRequest sends the encoded request b from ln to dst.
+func (l *Layer) writeUDPRequest(ln *listener, b []byte, dst netip.AddrPort) (Flow, error) {
 	if err := l.writeUDP(ln, b, dst); err != nil {
 		return Flow{}, fmt.Errorf("transport: send to UDP %v: %w", dst, err)
 	}

@@ -1,0 +1,331 @@
+package transaction
+
+import (
+	"sync"
+	"time"
+)
+
+// clock runs the timers of all the transactions of a Layer on one
+// *time.Timer.
+//
+// Every timer a transaction arms has a duration taken from a small set
+// (Table 4: T1 and its doublings up to T2 or 64·T1, T4, 64·T1, 32 s, and
+// the delays of 100 Trying), and its deadline is "now + duration". So the
+// clock keeps one FIFO queue per duration: deadlines pushed onto one queue
+// come in the order they fall due, and pushing, popping and finding the
+// earliest deadline of a Layer cost O(1) per queue, with no allocation per
+// transaction (the queues are rings of pointer-free entries, which the
+// garbage collector does not scan). The *time.Timer is set to the earliest
+// head of all queues; when it fires, one goroutine runs every transaction
+// whose deadline has passed, however many there are.
+//
+// A timer that is disarmed or re-armed, or whose transaction ends, stays
+// in its queue: an entry names its transaction by a slot of the clock and
+// the deadline it was pushed for, and is valid only while the slot still
+// holds that deadline (slots are mirrors of the transactions' pending
+// deadlines, kept under the clock's mutex). Invalid entries are dropped,
+// without waking anything, when they reach the head of their queue.
+//
+// A transaction runs at or after the instant its timer falls due, never
+// before; late only by the runtime's timer latency, or by up to coalesce
+// when its deadline falls that close after the previous firing (see
+// coalesce). quic-go and the runtime's own timers set a single timer to
+// the earliest deadline in the same way.
+//
+// Lock order: a transaction's mutex, then the clock's; the clock never
+// takes a transaction's mutex while holding its own.
+type clock struct {
+	epoch time.Time
+
+	mu        sync.Mutex
+	timer     *time.Timer   // made on first use
+	scheduled time.Duration // when the timer fires, or when a running fire looks again; -1: not set
+	closed    bool
+	queues    []*queue
+	slots     []slot   // slots[0] is unused: a core's slot 0 means none
+	free      []uint32 // unused slots
+	gen       uint32   // generation of the next slot handed out
+}
+
+// slot mirrors the pending deadlines of one transaction: at[i] is the
+// deadline dl[i] was pushed for, or 0.
+type slot struct {
+	c   *core
+	gen uint32
+	at  [maxDeadlines]time.Duration
+}
+
+// entry is one pushed deadline: slot ref&slotMask, deadline index ref>>30.
+type entry struct {
+	ref uint32
+	gen uint32
+	at  time.Duration
+}
+
+const slotMask = 1<<30 - 1
+
+// queue is a FIFO ring of the entries of one duration.
+type queue struct {
+	d          time.Duration
+	buf        []entry
+	head, size int
+}
+
+func (q *queue) front() *entry { return &q.buf[q.head] }
+
+func (q *queue) back() *entry { return &q.buf[(q.head+q.size-1)%len(q.buf)] }
+
+func (q *queue) push(e entry) {
+	if q.size == len(q.buf) {
+		q.resize(max(16, 2*len(q.buf)))
+	}
+	q.buf[(q.head+q.size)%len(q.buf)] = e
+	q.size++
+}
+
+func (q *queue) pop() entry {
+	e := q.buf[q.head]
+	q.head = (q.head + 1) % len(q.buf)
+	q.size--
+	switch {
+	case q.size == 0 && len(q.buf) > shrinkAbove:
+		q.buf, q.head = nil, 0
+	case len(q.buf) > shrinkAbove && q.size < len(q.buf)/4:
+		// Give the memory of a burst back, also while traffic goes on
+		// (a queue in use is never empty).
+		q.resize(len(q.buf) / 2)
+	}
+	return e
+}
+
+// resize moves the entries to a ring of n ≥ q.size slots.
+func (q *queue) resize(n int) {
+	buf := make([]entry, n)
+	if q.size > 0 {
+		if end := q.head + q.size; end <= len(q.buf) {
+			copy(buf, q.buf[q.head:end])
+		} else {
+			k := copy(buf, q.buf[q.head:])
+			copy(buf[k:], q.buf[:end-len(q.buf)])
+		}
+	}
+	q.buf, q.head = buf, 0
+}
+
+// queueFor returns the queue of duration d. There are only as many as
+// distinct timer durations (about 20); a linear search is fastest.
+func (k *clock) queueFor(d time.Duration) *queue {
+	for _, q := range k.queues {
+		if q.d == d {
+			return q
+		}
+	}
+	q := &queue{d: d}
+	k.queues = append(k.queues, q)
+	return q
+}
+
+// now is the clock's monotonic time.
+func (k *clock) now() time.Duration { return time.Since(k.epoch) }
+
+// push queues deadline i of c to fall due d from now (d ≥ 0) and returns
+// that deadline. It is never earlier than now+d; it is later only when a
+// deadline of the same duration pushed just before by another goroutine
+// fell due later (by the time between their two clock readings), which
+// keeps each queue in order. Caller holds c.mu.
+func (k *clock) push(c *core, i int, d time.Duration) time.Duration {
+	k.mu.Lock()
+	if c.slot == 0 {
+		c.slot = k.alloc(c)
+	}
+	s := &k.slots[c.slot]
+	q := k.queueFor(d)
+	now := k.now()
+	at := now + d
+	empty := q.size == 0
+	if !empty {
+		at = max(at, q.back().at)
+	}
+	at = max(at, 1) // 0 in a slot means "none"
+	s.at[i] = at
+	q.push(entry{ref: c.slot | uint32(i)<<30, gen: s.gen, at: at})
+	// A queue that was not empty has a head no later than at, and the
+	// timer is set no later than that head.
+	if empty && (k.scheduled < 0 || at < k.scheduled) {
+		k.set(at, now)
+	}
+	k.mu.Unlock()
+	return at
+}
+
+// unmirror forgets deadline i of c: its entry, if queued, is now invalid.
+// Caller holds c.mu.
+func (k *clock) unmirror(c *core, i int) {
+	k.mu.Lock()
+	k.slots[c.slot].at[i] = 0
+	k.mu.Unlock()
+}
+
+// alloc hands out a slot for c. Caller holds k.mu.
+func (k *clock) alloc(c *core) uint32 {
+	if len(k.slots) == 0 {
+		k.slots = make([]slot, 1, 64)
+	}
+	var i uint32
+	if n := len(k.free); n > 0 {
+		i = k.free[n-1]
+		k.free = k.free[:n-1]
+	} else {
+		if len(k.slots) > slotMask {
+			panic("transaction: too many transactions with timers")
+		}
+		i = uint32(len(k.slots))
+		k.slots = append(k.slots, slot{})
+	}
+	k.gen++
+	k.slots[i] = slot{c: c, gen: k.gen}
+	return i
+}
+
+// release gives back c's slot when c terminates: its queued entries become
+// invalid. Caller holds c.mu.
+func (k *clock) release(c *core) {
+	k.mu.Lock()
+	k.slots[c.slot] = slot{}
+	k.free = append(k.free, c.slot)
+	c.slot = 0
+	if len(k.free) == len(k.slots)-1 && len(k.slots) > shrinkAbove {
+		// All slots free after a burst: start afresh (entries still queued
+		// name slots past the end, or carry an older generation).
+		k.slots, k.free = nil, nil
+	}
+	k.mu.Unlock()
+}
+
+// valid reports whether e is still a pending deadline of its slot's
+// transaction. Caller holds k.mu.
+func (k *clock) valid(e *entry) *core {
+	i := e.ref & slotMask
+	if int(i) >= len(k.slots) {
+		return nil
+	}
+	s := &k.slots[i]
+	if s.gen != e.gen || s.at[e.ref>>30] != e.at {
+		return nil
+	}
+	return s.c
+}
+
+// set makes the timer fire at at. Caller holds k.mu.
+func (k *clock) set(at, now time.Duration) {
+	k.scheduled = at
+	if k.closed {
+		return
+	}
+	d := max(at-now, 0)
+	if k.timer == nil {
+		k.timer = time.AfterFunc(d, k.fire)
+		return
+	}
+	k.timer.Reset(d)
+}
+
+// fireBatch is how many transactions one round of fire runs; it bounds
+// the stack buffer and how long the clock's mutex is held.
+const fireBatch = 64
+
+// fire is the timer's callback: it runs, in rounds of at most fireBatch,
+// every transaction with a deadline that has passed, then sets the timer
+// to the next deadline. Transactions run on this goroutine, without the
+// clock's mutex: they may arm timers.
+func (k *clock) fire() {
+	var buf [fireBatch]*core
+	// Each round runs fireBatch transactions or ends the loop; 1<<16
+	// rounds are more than four million transactions. Past that, the
+	// timer runs the rest on a new goroutine.
+	for range 1 << 16 {
+		k.mu.Lock()
+		now := k.now()
+		cs := buf[:0]
+		more := false
+	queues:
+		for _, q := range k.queues {
+			for q.size > 0 {
+				e := q.front()
+				c := k.valid(e)
+				if c == nil {
+					q.pop() // invalid: drop it, due or not
+					continue
+				}
+				if e.at > now {
+					break
+				}
+				if len(cs) == fireBatch {
+					more = true
+					break queues
+				}
+				k.slots[e.ref&slotMask].at[e.ref>>30] = 0
+				q.pop()
+				cs = append(cs, c)
+			}
+		}
+		if more {
+			k.scheduled = now // this loop looks again
+		} else {
+			k.next(now, now+coalesce)
+		}
+		k.mu.Unlock()
+		for i, c := range cs {
+			c.onTimer(now)
+			buf[i] = nil
+		}
+		if !more {
+			return
+		}
+	}
+	k.mu.Lock()
+	k.set(k.now(), k.now())
+	k.mu.Unlock()
+}
+
+// coalesce is how long after a firing the next one waits at least: a
+// deadline that falls within it runs that much late, with the others due
+// by then, on one wake-up. Under load (tens of thousands of transactions
+// a second, each ending by Timer J or K) this makes one wake-up run many
+// transactions instead of about two; when deadlines are further apart
+// than that (a test's fake clock, a quiet server), none is late. Linux
+// gives user timers a slack of 50 µs for the same reason; 1 ms is nothing
+// next to the 500 ms of T1.
+const coalesce = time.Millisecond
+
+// next sets the timer to the earliest valid head of the queues, but not
+// before notBefore, dropping invalid heads; or leaves it unset when no
+// deadline is pending. Caller holds k.mu.
+func (k *clock) next(now, notBefore time.Duration) {
+	at := time.Duration(-1)
+	for _, q := range k.queues {
+		for q.size > 0 && k.valid(q.front()) == nil {
+			q.pop()
+		}
+		if q.size > 0 && (at < 0 || q.front().at < at) {
+			at = q.front().at
+		}
+	}
+	if at < 0 {
+		k.scheduled = -1
+		return
+	}
+	k.set(max(at, notBefore), now)
+}
+
+// close stops the timer for good; deadlines pushed afterwards are kept
+// but never fire.
+func (k *clock) close() {
+	k.mu.Lock()
+	k.closed = true
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+	k.queues = nil
+	k.mu.Unlock()
+}
