@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleysip/parley/internal/abnf"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 )
@@ -258,6 +259,53 @@ func (s *Server) challenge(req *sip.Request, stale bool, now time.Time) *sip.Res
 // §3.4.6, RFC 3261 §19.1.4), recomputes the response from the user's HA1
 // and compares it in constant time, then checks the nonce's MAC and age
 // and the nonce-count. An unknown user costs the same work as a known one.
+// credentials are the auth-params of a Digest credentials value that
+// Verify reads, unquoted.
+type credentials struct {
+	username, realm, nonce, uri, response string
+	algorithm, qop, cnonce, nc            string
+	hasAlgorithm, hasQop                  bool
+}
+
+// readCredentials reads cred's parameters in one pass (Auth.Get per name
+// would scan the list, quoted strings included, once for each). As with
+// Get, the first occurrence of a name counts.
+func readCredentials(cred sip.Auth) credentials {
+	var c credentials
+	var seen uint16
+	set := func(bit uint16, dst *string, v string) {
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = abnf.Unquote(v)
+		}
+	}
+	for n, v := range cred.All() {
+		switch {
+		case abnf.EqualFold(n, "username"):
+			set(1, &c.username, v)
+		case abnf.EqualFold(n, "nonce"):
+			set(2, &c.nonce, v)
+		case abnf.EqualFold(n, "uri"):
+			set(4, &c.uri, v)
+		case abnf.EqualFold(n, "response"):
+			set(8, &c.response, v)
+		case abnf.EqualFold(n, "algorithm"):
+			set(16, &c.algorithm, v)
+			c.hasAlgorithm = true
+		case abnf.EqualFold(n, "qop"):
+			set(32, &c.qop, v)
+			c.hasQop = true
+		case abnf.EqualFold(n, "cnonce"):
+			set(64, &c.cnonce, v)
+		case abnf.EqualFold(n, "nc"):
+			set(128, &c.nc, v)
+		case abnf.EqualFold(n, "realm"):
+			set(256, &c.realm, v)
+		}
+	}
+	return c
+}
+
 func (s *Server) Verify(req *sip.Request, now time.Time) (user string, result Result) {
 	s.init()
 	realm := s.realmFor(req)
@@ -266,26 +314,27 @@ func (s *Server) Verify(req *sip.Request, now time.Time) (user string, result Re
 	if err != nil {
 		return "", Malformed
 	}
-	var cred sip.Auth
+	var c credentials
 	found := false
 	for _, a := range auths {
-		if r, _ := a.Get("realm"); strings.EqualFold(a.Scheme, "Digest") && r == realm {
-			cred, found = a, true
+		if !strings.EqualFold(a.Scheme, "Digest") {
+			continue
+		}
+		if c = readCredentials(a); c.realm == realm {
+			found = true
 			break
 		}
 	}
 	if !found {
 		return "", NoCredentials
 	}
-	user, _ = cred.Get("username")
-	nonce, _ := cred.Get("nonce")
-	uri, _ := cred.Get("uri")
-	response, _ := cred.Get("response")
+	user = c.username
+	nonce, uri, response := c.nonce, c.uri, c.response
 	if user == "" || nonce == "" || uri == "" || response == "" {
 		return user, Malformed
 	}
 	alg := MD5
-	if a, ok := cred.Get("algorithm"); ok {
+	if a, ok := c.algorithm, c.hasAlgorithm; ok {
 		c, known := canonical(Algorithm(a))
 		if !known || !c.Known() {
 			return user, Failed
@@ -295,9 +344,8 @@ func (s *Server) Verify(req *sip.Request, now time.Time) (user string, result Re
 	if !s.offers(alg) {
 		return user, Failed
 	}
-	qop, hasQop := cred.Get("qop")
-	cnonce, _ := cred.Get("cnonce")
-	ncs, _ := cred.Get("nc")
+	qop, hasQop := c.qop, c.hasQop
+	cnonce, ncs := c.cnonce, c.nc
 	var nc uint64
 	switch {
 	case !hasQop:
