@@ -463,7 +463,12 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 		if *list == nil {
 			*list = make([]NameAddr, 0, routeCap)
 		}
-		*list = append(*list, NameAddr{})
+		if n := len(*list); n < cap(*list) {
+			// The room past len is zero, as for Via above.
+			*list = (*list)[:n+1]
+		} else {
+			*list = append(*list, NameAddr{})
+		}
 		x := &(*list)[len(*list)-1]
 		err := parseNameAddr(x, value)
 		if err == nil && x.URI.Scheme == "" {
