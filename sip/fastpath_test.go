@@ -234,3 +234,51 @@ func TestLongLineTails(t *testing.T) {
 		t.Errorf("values changed in the round trip:\n%s", out)
 	}
 }
+
+// TestViaRoomReused: the parser takes the room past the Vias as zero
+// (addParsed stores no zero Via). After a line of two Vias that is first
+// tried as one value (which fails after reading a port), every Via, in
+// the inline slot, the grown array or beyond it, holds only what its own
+// text says. The same for Route values.
+func TestViaRoomReused(t *testing.T) {
+	msg := "OPTIONS sip:b@example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP a.example:5070;branch=z9hG4bKa;rport=1, SIP/2.0/TCP b.example\r\n" +
+		"Via: SIP/2.0/UDP c.example\r\n" +
+		"Via: SIP/2.0/TLS d.example:5061;branch=z9hG4bKd\r\n" +
+		"Via: SIP/2.0/UDP e.example\r\n" +
+		"Via: SIP/2.0/UDP f.example\r\n" +
+		"Route: <sip:r1.example;lr>\r\nRoute: <sip:r2.example;lr>, <sip:r3.example>\r\n" +
+		"Route: \"R\" <sip:r4.example>;x=1\r\nRoute: <sip:r5.example>\r\n" +
+		"To: <sip:b@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\n" +
+		"Call-ID: x\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	m, err := Parse([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Via{
+		{"SIP", "2.0", "UDP", "a.example", 5070, ";branch=z9hG4bKa;rport=1"},
+		{"SIP", "2.0", "TCP", "b.example", 0, ""},
+		{"SIP", "2.0", "UDP", "c.example", 0, ""},
+		{"SIP", "2.0", "TLS", "d.example", 5061, ";branch=z9hG4bKd"},
+		{"SIP", "2.0", "UDP", "e.example", 0, ""},
+		{"SIP", "2.0", "UDP", "f.example", 0, ""},
+	}
+	got := m.Headers().Vias()
+	if len(got) != len(want) {
+		t.Fatalf("%d Vias, want %d: %+v", len(got), len(want), got)
+	}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("Via %d = %+v, want %+v", k, got[k], want[k])
+		}
+	}
+	// Routes fill the list's room past its length the same way.
+	var routes []string
+	for _, r := range m.Headers().Routes() {
+		routes = append(routes, r.String())
+	}
+	wantR := []string{"<sip:r1.example;lr>", "<sip:r2.example;lr>", "<sip:r3.example>", "\"R\" <sip:r4.example>;x=1", "<sip:r5.example>"}
+	if strings.Join(routes, "|") != strings.Join(wantR, "|") {
+		t.Errorf("Routes = %q, want %q", routes, wantR)
+	}
+}

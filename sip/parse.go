@@ -424,7 +424,16 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 			// room for four at once instead of growing 2, then 4.
 			h.via = append(make([]Via, 0, 4), h.via...)
 		}
-		h.via = append(h.via, Via{})
+		if n := len(h.via); n < cap(h.via) {
+			// Only the parser adds here, to a fresh Header: the room
+			// past len is zero (a new allocation; the failure below
+			// clears what it drops), so no zero Via is stored (storing
+			// one while the collector marks costs a write barrier per
+			// pointer word).
+			h.via = h.via[:n+1]
+		} else {
+			h.via = append(h.via, Via{})
+		}
 		x := &h.via[len(h.via)-1]
 		if err := parseVia(x, value); err != nil {
 			if x.Host == "" || strings.IndexByte(value, ',') >= 0 {
@@ -454,7 +463,12 @@ func (h *Header) addParsed(id hdrID, name, value, line string) error {
 		if *list == nil {
 			*list = make([]NameAddr, 0, routeCap)
 		}
-		*list = append(*list, NameAddr{})
+		if n := len(*list); n < cap(*list) {
+			// The room past len is zero, as for Via above.
+			*list = (*list)[:n+1]
+		} else {
+			*list = append(*list, NameAddr{})
+		}
 		x := &(*list)[len(*list)-1]
 		err := parseNameAddr(x, value)
 		if err == nil && x.URI.Scheme == "" {
