@@ -45,6 +45,7 @@ type ServerTx struct {
 
 	// Owned by core.mu.
 	last   *sip.Response // the last response passed to the transport
+	onEnd  []func()      // run by finish (AfterTerminate)
 	inv    serverInvite
 	nonInv serverNonInvite
 }
@@ -248,7 +249,15 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req.Load(), sip.StatusTrying) }
 
 // finish removes the transaction from its Layer.
-func (tx *ServerTx) finish() { tx.l.removeServer(tx) }
+// finish removes the transaction from its Layer, then runs what
+// AfterTerminate was given.
+func (tx *ServerTx) finish() {
+	tx.l.removeServer(tx)
+	for _, f := range tx.onEnd {
+		f()
+	}
+	tx.onEnd = nil
+}
 
 // absorb reports a retransmitted request (or ACK) the transaction keeps
 // from the TU.
