@@ -390,7 +390,7 @@ func find(head *ServerTx, m *match) *ServerTx {
 		// "3. the method of the request matches the one that created the
 		// transaction". RFC 2543: "the Request-URI, To tag, From tag,
 		// Call-ID, CSeq, and top Via header field match".
-		if tx.method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
+		if tx.key.Method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -401,7 +401,7 @@ func find(head *ServerTx, m *match) *ServerTx {
 // holds l.mu.
 func (l *Layer) findAck(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.INVITE {
+		if tx.key.Method != sip.INVITE {
 			continue
 		}
 		// "except for ACK, where the method of the request that created
@@ -419,7 +419,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 // l.mu.
 func (l *Layer) findCancelTarget(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
+		if tx.key.Method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -492,9 +492,9 @@ func (l *Layer) Merged(req *sip.Request) bool {
 		return false
 	}
 	if m.rfc3261 {
-		return owner.lg != nil || owner.srvKey() != m.sk || owner.method != m.method
+		return owner.lg != nil || owner.srvKey() != m.sk || owner.key.Method != m.method
 	}
-	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.method != m.method
+	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.key.Method != m.method
 }
 
 // setRespToTag records the To tag of an RFC 2543 transaction's response,
