@@ -82,8 +82,11 @@ func receivedVia(v sip.Via, src netip.AddrPort) (sip.Via, bool) {
 // and received=ip, built in one buffer: this runs for every request from
 // an RFC 3581 client.
 func rportReceived(p sip.Params, port uint16, ip netip.Addr) sip.Params {
+	var ipb [64]byte
+	ipText := ip.AppendTo(ipb[:0])
 	var b strings.Builder
-	b.Grow(len(p) + 48)
+	// At most: p, "=" and 5 digits for the rport, ";received=" and ip.
+	b.Grow(len(p) + 6 + len(";received=") + len(ipText))
 	var num [5]byte
 	for name, value := range p.All() {
 		if strings.EqualFold(name, "received") {
@@ -102,8 +105,7 @@ func rportReceived(p sip.Params, port uint16, ip netip.Addr) sip.Params {
 		}
 	}
 	b.WriteString(";received=")
-	var ipb [64]byte
-	b.Write(ip.AppendTo(ipb[:0]))
+	b.Write(ipText)
 	return sip.Params(b.String())
 }
 
