@@ -42,9 +42,9 @@ type clock struct {
 	scheduled time.Duration // when the timer fires, or when a running fire looks again; -1: not set
 	closed    bool
 	queues    []*queue
-	slots     []slot   // slots[0] is unused: a core's slot 0 means none
-	free      []uint32 // unused slots
-	gen       uint32   // generation of the next slot handed out
+	slots     slotTable // slot 0 is unused: a core's slot 0 means none
+	free      []uint32  // unused slots
+	gen       uint32    // generation of the next slot handed out
 }
 
 // slot mirrors the pending deadlines of one transaction: at[i] is the
@@ -53,6 +53,34 @@ type slot struct {
 	c   *core
 	gen uint32
 	at  [maxDeadlines]time.Duration
+}
+
+// slotChunk is how many slots are allocated at a time. Slots live in
+// chunks that never move: adding one copies nothing, where a growing slice
+// of them (they hold pointers) would be copied whole, with write barriers
+// while the garbage collector runs, about every quarter more transactions,
+// and allocate five times its final size on the way.
+const slotChunk = 128
+
+// slotTable is a clock's slots, indexed from 0.
+type slotTable struct {
+	chunks []*[slotChunk]slot
+	n      uint32 // slots handed out: indices below n
+}
+
+// get returns slot i < len().
+func (t *slotTable) get(i uint32) *slot { return &t.chunks[i/slotChunk][i%slotChunk] }
+
+// len returns the number of slots.
+func (t *slotTable) len() int { return int(t.n) }
+
+// add appends a zero slot and returns its index.
+func (t *slotTable) add() uint32 {
+	if int(t.n) == len(t.chunks)*slotChunk {
+		t.chunks = append(t.chunks, new([slotChunk]slot))
+	}
+	t.n++
+	return t.n - 1
 }
 
 // entry is one pushed deadline: slot ref&slotMask, deadline index ref>>30.
@@ -138,7 +166,7 @@ func (k *clock) push(c *core, i int, d time.Duration) time.Duration {
 	if c.slot == 0 {
 		c.slot = k.alloc(c)
 	}
-	s := &k.slots[c.slot]
+	s := k.slots.get(c.slot)
 	q := k.queueFor(d)
 	now := k.now()
 	at := now + d
@@ -162,28 +190,27 @@ func (k *clock) push(c *core, i int, d time.Duration) time.Duration {
 // Caller holds c.mu.
 func (k *clock) unmirror(c *core, i int) {
 	k.mu.Lock()
-	k.slots[c.slot].at[i] = 0
+	k.slots.get(c.slot).at[i] = 0
 	k.mu.Unlock()
 }
 
 // alloc hands out a slot for c. Caller holds k.mu.
 func (k *clock) alloc(c *core) uint32 {
-	if len(k.slots) == 0 {
-		k.slots = make([]slot, 1, 64)
+	if k.slots.len() == 0 {
+		k.slots.add() // slot 0, never handed out
 	}
 	var i uint32
 	if n := len(k.free); n > 0 {
 		i = k.free[n-1]
 		k.free = k.free[:n-1]
 	} else {
-		if len(k.slots) > slotMask {
+		if k.slots.len() > slotMask {
 			panic("transaction: too many transactions with timers")
 		}
-		i = uint32(len(k.slots))
-		k.slots = append(k.slots, slot{})
+		i = k.slots.add()
 	}
 	k.gen++
-	k.slots[i] = slot{c: c, gen: k.gen}
+	*k.slots.get(i) = slot{c: c, gen: k.gen}
 	return i
 }
 
@@ -191,13 +218,13 @@ func (k *clock) alloc(c *core) uint32 {
 // invalid. Caller holds c.mu.
 func (k *clock) release(c *core) {
 	k.mu.Lock()
-	k.slots[c.slot] = slot{}
+	*k.slots.get(c.slot) = slot{}
 	k.free = append(k.free, c.slot)
 	c.slot = 0
-	if len(k.free) == len(k.slots)-1 && len(k.slots) > shrinkAbove {
+	if len(k.free) == k.slots.len()-1 && k.slots.len() > shrinkAbove {
 		// All slots free after a burst: start afresh (entries still queued
 		// name slots past the end, or carry an older generation).
-		k.slots, k.free = nil, nil
+		k.slots, k.free = slotTable{}, nil
 	}
 	k.mu.Unlock()
 }
@@ -206,10 +233,10 @@ func (k *clock) release(c *core) {
 // transaction. Caller holds k.mu.
 func (k *clock) valid(e *entry) *core {
 	i := e.ref & slotMask
-	if int(i) >= len(k.slots) {
+	if int(i) >= k.slots.len() {
 		return nil
 	}
-	s := &k.slots[i]
+	s := k.slots.get(i)
 	if s.gen != e.gen || s.at[e.ref>>30] != e.at {
 		return nil
 	}
@@ -264,7 +291,7 @@ func (k *clock) fire() {
 					more = true
 					break queues
 				}
-				k.slots[e.ref&slotMask].at[e.ref>>30] = 0
+				k.slots.get(e.ref & slotMask).at[e.ref>>30] = 0
 				q.pop()
 				cs = append(cs, c)
 			}

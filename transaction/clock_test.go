@@ -100,7 +100,7 @@ func TestClockManyTransactions(t *testing.T) {
 			t.Fatalf("%d transactions left", n)
 		}
 		tc.l.clk.mu.Lock()
-		free, slots := len(tc.l.clk.free), len(tc.l.clk.slots)
+		free, slots := len(tc.l.clk.free), tc.l.clk.slots.len()
 		tc.l.clk.mu.Unlock()
 		if slots != 0 && free != slots-1 {
 			t.Fatalf("%d of %d clock slots free after every transaction ended", free, slots-1)
