@@ -14,8 +14,8 @@ import (
 // clock keeps one FIFO queue per duration: deadlines pushed onto one queue
 // come in the order they fall due, and pushing, popping and finding the
 // earliest deadline of a Layer cost O(1) per queue, with no allocation per
-// transaction (the queues are rings of pointer-free entries, which the
-// garbage collector does not scan). The *time.Timer is set to the earliest
+// transaction (the queues are lists of blocks of pointer-free entries,
+// which the garbage collector does not scan). The *time.Timer is set to the earliest
 // head of all queues; when it fires, one goroutine runs every transaction
 // whose deadline has passed, however many there are.
 //
@@ -92,52 +92,83 @@ type entry struct {
 
 const slotMask = 1<<30 - 1
 
-// queue is a FIFO ring of the entries of one duration.
-type queue struct {
-	d          time.Duration
-	buf        []entry
-	head, size int
+// queueBlock is how many entries a block of a queue holds: a block,
+// with its link, is 4,096 bytes.
+const queueBlock = 255
+
+// block is a run of queued entries. The link comes first: the garbage
+// collector then scans one word of the block, the entries being
+// pointer-free.
+type block struct {
+	next *block
+	e    [queueBlock]entry
 }
 
-func (q *queue) front() *entry { return &q.buf[q.head] }
+// queue is a FIFO of the entries of one duration: a list of blocks,
+// written at the tail and read at the head. Nothing is ever copied, and a
+// block read to its end is let go (one is kept to be reused), so the
+// memory of a queue follows its length: a burst gives its memory back as
+// its entries leave, while traffic goes on.
+type queue struct {
+	d          time.Duration
+	head, tail *block
+	hi, ti     int // next entry to read in head, next to write in tail
+	size       int
+	spare      *block
+}
 
-func (q *queue) back() *entry { return &q.buf[(q.head+q.size-1)%len(q.buf)] }
+func (q *queue) front() *entry { return &q.head.e[q.hi] }
+
+func (q *queue) back() *entry { return &q.tail.e[q.ti-1] }
 
 func (q *queue) push(e entry) {
-	if q.size == len(q.buf) {
-		q.resize(max(16, 2*len(q.buf)))
+	if q.tail == nil || q.ti == queueBlock {
+		b := q.spare
+		if b != nil {
+			q.spare = nil
+		} else {
+			b = new(block)
+		}
+		if q.tail == nil {
+			q.head, q.hi = b, 0
+		} else {
+			q.tail.next = b
+		}
+		q.tail, q.ti = b, 0
 	}
-	q.buf[(q.head+q.size)%len(q.buf)] = e
+	q.tail.e[q.ti] = e
+	q.ti++
 	q.size++
 }
 
 func (q *queue) pop() entry {
-	e := q.buf[q.head]
-	q.head = (q.head + 1) % len(q.buf)
+	e := q.head.e[q.hi]
+	q.hi++
 	q.size--
 	switch {
-	case q.size == 0 && len(q.buf) > shrinkAbove:
-		q.buf, q.head = nil, 0
-	case len(q.buf) > shrinkAbove && q.size < len(q.buf)/4:
-		// Give the memory of a burst back, also while traffic goes on
-		// (a queue in use is never empty).
-		q.resize(len(q.buf) / 2)
+	case q.size == 0:
+		// head == tail: start it over; an idle queue holds one block.
+		q.hi, q.ti = 0, 0
+		q.spare = nil
+	case q.hi == queueBlock:
+		b := q.head
+		q.head, q.hi = b.next, 0
+		b.next = nil
+		q.spare = b
 	}
 	return e
 }
 
-// resize moves the entries to a ring of n ≥ q.size slots.
-func (q *queue) resize(n int) {
-	buf := make([]entry, n)
-	if q.size > 0 {
-		if end := q.head + q.size; end <= len(q.buf) {
-			copy(buf, q.buf[q.head:end])
-		} else {
-			k := copy(buf, q.buf[q.head:])
-			copy(buf[k:], q.buf[:end-len(q.buf)])
-		}
+// blocks returns how many blocks q holds, the spare included.
+func (q *queue) blocks() int {
+	n := 0
+	for b := q.head; b != nil; b = b.next {
+		n++
 	}
-	q.buf, q.head = buf, 0
+	if q.spare != nil {
+		n++
+	}
+	return n
 }
 
 // queueFor returns the queue of duration d. There are only as many as
