@@ -3,6 +3,7 @@ package transaction
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/parleysip/parley/sip"
@@ -25,15 +26,22 @@ const (
 // Its methods are safe for concurrent use.
 type ClientTx struct {
 	core
-	req  *sip.Request // nil once a non-INVITE has completed (under core.mu)
-	dest transport.Dest
-	res  chan *sip.Response
+	req *sip.Request // nil once a non-INVITE has completed (under core.mu)
+	res chan *sip.Response
+	h   uint64 // hash of key in the Layer's table
 
-	inserted bool   // in the Layer's table; owned by Layer.mu
-	h        uint64 // hash of key in the Layer's table
+	// The Dest given to Request, kept as its parts (one Flow less per
+	// transaction): its Flow is in flow until the request has gone out on
+	// a flow (sent), and flow is that flow from then on. Owned by core.mu.
+	addr    netip.AddrPort
+	host    string
+	flow    transport.Flow
+	network transport.Network
+	sent    bool
+
+	inserted bool // in the Layer's table; owned by Layer.mu
 
 	// Owned by core.mu.
-	flow   transport.Flow
 	final  bool // a final response has been given to the TU
 	clone  *sip.Request
 	inv    clientInvite
@@ -41,7 +49,7 @@ type ClientTx struct {
 }
 
 func newClientTx(l *Layer, key Key, req *sip.Request, d transport.Dest) *ClientTx {
-	tx := &ClientTx{req: req, dest: d}
+	tx := &ClientTx{req: req, addr: d.Addr, host: d.Host, flow: d.Flow, network: d.Network}
 	if req.Method == sip.INVITE {
 		tx.inv.tx = tx
 		tx.core.init(l, key, ClientInvite, &tx.inv)
@@ -107,6 +115,9 @@ func (tx *ClientTx) Request() *sip.Request {
 func (tx *ClientTx) Flow() transport.Flow {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	if !tx.sent {
+		return transport.Flow{}
+	}
 	return tx.flow
 }
 
@@ -134,31 +145,37 @@ func (tx *ClientTx) Terminate() {
 // resendDest is the destination of retransmissions and of the ACK. Caller
 // holds mu.
 func (tx *ClientTx) resendDest() transport.Dest {
-	if tx.flow.IsZero() {
-		return tx.dest
+	if !tx.sent {
+		return tx.dest()
 	}
-	d := transport.Dest{Network: tx.flow.Network, Addr: tx.flow.Remote, Host: tx.dest.Host, Flow: tx.flow}
+	d := transport.Dest{Network: tx.flow.Network, Addr: tx.flow.Remote, Host: tx.host, Flow: tx.flow}
 	if !d.Addr.IsValid() {
-		d.Addr = tx.dest.Addr
+		d.Addr = tx.addr
 	}
 	return d
+}
+
+// dest returns the Dest given to Request, until the request has gone out
+// on a flow (sent). Caller holds mu.
+func (tx *ClientTx) dest() transport.Dest {
+	return transport.Dest{Network: tx.network, Addr: tx.addr, Host: tx.host, Flow: tx.flow}
 }
 
 // start is the entry arrow of Figures 5 and 6: pass the request to the
 // transport and note whether the flow it went out on is reliable. On a
 // transport error the transaction terminates (§17.1.4).
 func (tx *ClientTx) start(ctx context.Context) error {
-	flow, err := tx.l.t.SendRequest(ctx, tx.req, tx.dest)
+	flow, err := tx.l.t.SendRequest(ctx, tx.req, tx.dest())
 	if err != nil {
 		tx.traceMsg(EventError, TimerNone, tx.req, err)
 		e := tx.transportError(err)
 		tx.terminate(e)
 		return e
 	}
-	tx.flow = flow
 	if flow.IsZero() {
-		tx.reliable = tx.dest.Network.Reliable()
+		tx.reliable = tx.network.Reliable()
 	} else {
+		tx.flow, tx.sent = flow, true
 		tx.reliable = flow.Reliable()
 	}
 	return nil

@@ -14,8 +14,8 @@ import (
 // clock keeps one FIFO queue per duration: deadlines pushed onto one queue
 // come in the order they fall due, and pushing, popping and finding the
 // earliest deadline of a Layer cost O(1) per queue, with no allocation per
-// transaction (the queues are rings of pointer-free entries, which the
-// garbage collector does not scan). The *time.Timer is set to the earliest
+// transaction (the queues are lists of blocks of pointer-free entries,
+// which the garbage collector does not scan). The *time.Timer is set to the earliest
 // head of all queues; when it fires, one goroutine runs every transaction
 // whose deadline has passed, however many there are.
 //
@@ -42,9 +42,9 @@ type clock struct {
 	scheduled time.Duration // when the timer fires, or when a running fire looks again; -1: not set
 	closed    bool
 	queues    []*queue
-	slots     []slot   // slots[0] is unused: a core's slot 0 means none
-	free      []uint32 // unused slots
-	gen       uint32   // generation of the next slot handed out
+	slots     slotTable // slot 0 is unused: a core's slot 0 means none
+	free      []uint32  // unused slots
+	gen       uint32    // generation of the next slot handed out
 }
 
 // slot mirrors the pending deadlines of one transaction: at[i] is the
@@ -53,6 +53,34 @@ type slot struct {
 	c   *core
 	gen uint32
 	at  [maxDeadlines]time.Duration
+}
+
+// slotChunk is how many slots are allocated at a time. Slots live in
+// chunks that never move: adding one copies nothing, where a growing slice
+// of them (they hold pointers) would be copied whole, with write barriers
+// while the garbage collector runs, about every quarter more transactions,
+// and allocate five times its final size on the way.
+const slotChunk = 128
+
+// slotTable is a clock's slots, indexed from 0.
+type slotTable struct {
+	chunks []*[slotChunk]slot
+	n      uint32 // slots handed out: indices below n
+}
+
+// get returns slot i < len().
+func (t *slotTable) get(i uint32) *slot { return &t.chunks[i/slotChunk][i%slotChunk] }
+
+// len returns the number of slots.
+func (t *slotTable) len() int { return int(t.n) }
+
+// add appends a zero slot and returns its index.
+func (t *slotTable) add() uint32 {
+	if int(t.n) == len(t.chunks)*slotChunk {
+		t.chunks = append(t.chunks, new([slotChunk]slot))
+	}
+	t.n++
+	return t.n - 1
 }
 
 // entry is one pushed deadline: slot ref&slotMask, deadline index ref>>30.
@@ -64,52 +92,83 @@ type entry struct {
 
 const slotMask = 1<<30 - 1
 
-// queue is a FIFO ring of the entries of one duration.
-type queue struct {
-	d          time.Duration
-	buf        []entry
-	head, size int
+// queueBlock is how many entries a block of a queue holds: a block,
+// with its link, is 4,096 bytes.
+const queueBlock = 255
+
+// block is a run of queued entries. The link comes first: the garbage
+// collector then scans one word of the block, the entries being
+// pointer-free.
+type block struct {
+	next *block
+	e    [queueBlock]entry
 }
 
-func (q *queue) front() *entry { return &q.buf[q.head] }
+// queue is a FIFO of the entries of one duration: a list of blocks,
+// written at the tail and read at the head. Nothing is ever copied, and a
+// block read to its end is let go (one is kept to be reused), so the
+// memory of a queue follows its length: a burst gives its memory back as
+// its entries leave, while traffic goes on.
+type queue struct {
+	d          time.Duration
+	head, tail *block
+	hi, ti     int // next entry to read in head, next to write in tail
+	size       int
+	spare      *block
+}
 
-func (q *queue) back() *entry { return &q.buf[(q.head+q.size-1)%len(q.buf)] }
+func (q *queue) front() *entry { return &q.head.e[q.hi] }
+
+func (q *queue) back() *entry { return &q.tail.e[q.ti-1] }
 
 func (q *queue) push(e entry) {
-	if q.size == len(q.buf) {
-		q.resize(max(16, 2*len(q.buf)))
+	if q.tail == nil || q.ti == queueBlock {
+		b := q.spare
+		if b != nil {
+			q.spare = nil
+		} else {
+			b = new(block)
+		}
+		if q.tail == nil {
+			q.head, q.hi = b, 0
+		} else {
+			q.tail.next = b
+		}
+		q.tail, q.ti = b, 0
 	}
-	q.buf[(q.head+q.size)%len(q.buf)] = e
+	q.tail.e[q.ti] = e
+	q.ti++
 	q.size++
 }
 
 func (q *queue) pop() entry {
-	e := q.buf[q.head]
-	q.head = (q.head + 1) % len(q.buf)
+	e := q.head.e[q.hi]
+	q.hi++
 	q.size--
 	switch {
-	case q.size == 0 && len(q.buf) > shrinkAbove:
-		q.buf, q.head = nil, 0
-	case len(q.buf) > shrinkAbove && q.size < len(q.buf)/4:
-		// Give the memory of a burst back, also while traffic goes on
-		// (a queue in use is never empty).
-		q.resize(len(q.buf) / 2)
+	case q.size == 0:
+		// head == tail: start it over; an idle queue holds one block.
+		q.hi, q.ti = 0, 0
+		q.spare = nil
+	case q.hi == queueBlock:
+		b := q.head
+		q.head, q.hi = b.next, 0
+		b.next = nil
+		q.spare = b
 	}
 	return e
 }
 
-// resize moves the entries to a ring of n ≥ q.size slots.
-func (q *queue) resize(n int) {
-	buf := make([]entry, n)
-	if q.size > 0 {
-		if end := q.head + q.size; end <= len(q.buf) {
-			copy(buf, q.buf[q.head:end])
-		} else {
-			k := copy(buf, q.buf[q.head:])
-			copy(buf[k:], q.buf[:end-len(q.buf)])
-		}
+// blocks returns how many blocks q holds, the spare included.
+func (q *queue) blocks() int {
+	n := 0
+	for b := q.head; b != nil; b = b.next {
+		n++
 	}
-	q.buf, q.head = buf, 0
+	if q.spare != nil {
+		n++
+	}
+	return n
 }
 
 // queueFor returns the queue of duration d. There are only as many as
@@ -138,7 +197,7 @@ func (k *clock) push(c *core, i int, d time.Duration) time.Duration {
 	if c.slot == 0 {
 		c.slot = k.alloc(c)
 	}
-	s := &k.slots[c.slot]
+	s := k.slots.get(c.slot)
 	q := k.queueFor(d)
 	now := k.now()
 	at := now + d
@@ -162,28 +221,27 @@ func (k *clock) push(c *core, i int, d time.Duration) time.Duration {
 // Caller holds c.mu.
 func (k *clock) unmirror(c *core, i int) {
 	k.mu.Lock()
-	k.slots[c.slot].at[i] = 0
+	k.slots.get(c.slot).at[i] = 0
 	k.mu.Unlock()
 }
 
 // alloc hands out a slot for c. Caller holds k.mu.
 func (k *clock) alloc(c *core) uint32 {
-	if len(k.slots) == 0 {
-		k.slots = make([]slot, 1, 64)
+	if k.slots.len() == 0 {
+		k.slots.add() // slot 0, never handed out
 	}
 	var i uint32
 	if n := len(k.free); n > 0 {
 		i = k.free[n-1]
 		k.free = k.free[:n-1]
 	} else {
-		if len(k.slots) > slotMask {
+		if k.slots.len() > slotMask {
 			panic("transaction: too many transactions with timers")
 		}
-		i = uint32(len(k.slots))
-		k.slots = append(k.slots, slot{})
+		i = k.slots.add()
 	}
 	k.gen++
-	k.slots[i] = slot{c: c, gen: k.gen}
+	*k.slots.get(i) = slot{c: c, gen: k.gen}
 	return i
 }
 
@@ -191,13 +249,13 @@ func (k *clock) alloc(c *core) uint32 {
 // invalid. Caller holds c.mu.
 func (k *clock) release(c *core) {
 	k.mu.Lock()
-	k.slots[c.slot] = slot{}
+	*k.slots.get(c.slot) = slot{}
 	k.free = append(k.free, c.slot)
 	c.slot = 0
-	if len(k.free) == len(k.slots)-1 && len(k.slots) > shrinkAbove {
+	if len(k.free) == k.slots.len()-1 && k.slots.len() > shrinkAbove {
 		// All slots free after a burst: start afresh (entries still queued
 		// name slots past the end, or carry an older generation).
-		k.slots, k.free = nil, nil
+		k.slots, k.free = slotTable{}, nil
 	}
 	k.mu.Unlock()
 }
@@ -206,10 +264,10 @@ func (k *clock) release(c *core) {
 // transaction. Caller holds k.mu.
 func (k *clock) valid(e *entry) *core {
 	i := e.ref & slotMask
-	if int(i) >= len(k.slots) {
+	if int(i) >= k.slots.len() {
 		return nil
 	}
-	s := &k.slots[i]
+	s := k.slots.get(i)
 	if s.gen != e.gen || s.at[e.ref>>30] != e.at {
 		return nil
 	}
@@ -264,7 +322,7 @@ func (k *clock) fire() {
 					more = true
 					break queues
 				}
-				k.slots[e.ref&slotMask].at[e.ref>>30] = 0
+				k.slots.get(e.ref & slotMask).at[e.ref>>30] = 0
 				q.pop()
 				cs = append(cs, c)
 			}

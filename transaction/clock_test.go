@@ -100,7 +100,7 @@ func TestClockManyTransactions(t *testing.T) {
 			t.Fatalf("%d transactions left", n)
 		}
 		tc.l.clk.mu.Lock()
-		free, slots := len(tc.l.clk.free), len(tc.l.clk.slots)
+		free, slots := len(tc.l.clk.free), tc.l.clk.slots.len()
 		tc.l.clk.mu.Unlock()
 		if slots != 0 && free != slots-1 {
 			t.Fatalf("%d of %d clock slots free after every transaction ended", free, slots-1)
@@ -136,7 +136,7 @@ func TestClockCoalesces(t *testing.T) {
 	})
 }
 
-// A clock queue stays FIFO across wrap-arounds, growth and shrinking, and
+// A clock queue stays FIFO across its blocks, growth and shrinking, and
 // gives back the memory of a burst while it is still in use.
 func TestClockQueue(t *testing.T) {
 	var q queue
@@ -159,11 +159,18 @@ func TestClockQueue(t *testing.T) {
 		push(7)
 		pop(5)
 	}
+	if n := q.blocks(); n > 2 {
+		t.Fatalf("%d blocks for %d entries", n, q.size)
+	}
 	push(20000) // a burst
-	peak := len(q.buf)
+	if n := q.blocks(); n < 20000/queueBlock {
+		t.Fatalf("%d blocks hold %d entries", n, q.size)
+	}
 	pop(q.size - 10)
-	if len(q.buf) > peak/4 || len(q.buf) > 4*shrinkAbove {
-		t.Fatalf("ring of %d entries (peak %d) holding %d", len(q.buf), peak, q.size)
+	// The burst's memory is given back as it leaves: 10 entries in at
+	// most two blocks, plus the spare.
+	if n := q.blocks(); n > 3 {
+		t.Fatalf("%d blocks held for %d entries", n, q.size)
 	}
 	push(3)
 	pop(q.size)

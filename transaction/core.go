@@ -90,7 +90,6 @@ type core struct {
 	dl       [maxDeadlines]deadline
 	err      error
 	done     chan struct{} // made by the first doneChan, or closedChan
-	onEnd    []func()      // run by terminate (ServerTx.AfterTerminate)
 }
 
 func (c *core) init(l *Layer, key Key, kind Machine, m machine) {
@@ -260,10 +259,6 @@ func (c *core) terminate(err error) {
 		c.done = closedChan
 	}
 	c.m.finish()
-	for _, f := range c.onEnd {
-		f()
-	}
-	c.onEnd = nil
 }
 
 // trace reports an event to the Layer's Tracer; it costs a nil check when

@@ -205,9 +205,25 @@ func (t *hashed[K, V]) get(h uint64, k K, keyOf func(V) K) V {
 	return zero
 }
 
-// put adds v under k (hash h), which must not be present.
-func (t *hashed[K, V]) put(h uint64, k K, v V) {
-	if _, taken := t.m.m[h]; taken {
+// lookup is get, and also reports whether hash h is taken (by k or by a
+// colliding key), for an add that follows under the same hold of the
+// lock: one probe of the map where get and put make two.
+func (t *hashed[K, V]) lookup(h uint64, k K, keyOf func(V) K) (v V, taken bool) {
+	v, taken = t.m.m[h]
+	if taken && keyOf(v) == k {
+		return v, true
+	}
+	if len(t.x.m) > 0 {
+		return t.x.m[k], taken
+	}
+	var zero V
+	return zero, taken
+}
+
+// add adds v under k (hash h), which must not be present; taken is what
+// lookup reported, the table unchanged since.
+func (t *hashed[K, V]) add(h uint64, k K, v V, taken bool) {
+	if taken {
 		t.x.put(k, v)
 		return
 	}

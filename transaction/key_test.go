@@ -12,11 +12,23 @@ func TestHashedCollisions(t *testing.T) {
 	txA.key, txB.key, txC.key = a, b, b
 	const h = 42 // both keys hash alike
 	get := func(k Key) *ClientTx { return tab.get(h, k, clientKeyOf) }
-	tab.put(h, a, txA)
+	// put is lookup then add, as the Layer inserts.
+	put := func(k Key, v *ClientTx) {
+		t.Helper()
+		old, taken := tab.lookup(h, k, clientKeyOf)
+		if old != nil {
+			t.Fatalf("lookup found %p before %v was put", old, k)
+		}
+		if want := tab.m.m[h] != nil; taken != want {
+			t.Fatalf("lookup says hash taken %v, want %v", taken, want)
+		}
+		tab.add(h, k, v, taken)
+	}
+	put(a, txA)
 	if get(b) != nil {
 		t.Fatal("b found before it was put")
 	}
-	tab.put(h, b, txB)
+	put(b, txB)
 	if get(a) != txA || get(b) != txB || tab.len() != 2 {
 		t.Fatalf("after two puts: a→%p b→%p len %d", get(a), get(b), tab.len())
 	}
@@ -28,7 +40,7 @@ func TestHashedCollisions(t *testing.T) {
 	if get(a) != nil || get(b) != txC || tab.len() != 1 {
 		t.Fatalf("after deleting a: a→%p b→%p len %d", get(a), get(b), tab.len())
 	}
-	tab.put(h, a, txA) // the hash is free again
+	put(a, txA) // the hash is free again
 	if get(a) != txA || get(b) != txC {
 		t.Fatal("a put again is not found")
 	}

@@ -191,18 +191,19 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, d transport.Dest)
 	}
 	key := Key{Method: req.Method, Branch: v.Branch()}
 	tx := newClientTx(l, key, req, d)
+	h := l.hashClient(&key)
 
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()
 		return nil, ErrClosed
 	}
-	h := l.hashClient(&key)
-	if l.clients.get(h, key, clientKeyOf) != nil {
+	old, taken := l.clients.lookup(h, key, clientKeyOf)
+	if old != nil {
 		l.mu.Unlock()
 		return nil, ErrExists
 	}
-	l.clients.put(h, key, tx)
+	l.clients.add(h, key, tx, taken)
 	tx.inserted, tx.h = true, h
 	l.live++
 	l.mu.Unlock()
@@ -281,8 +282,10 @@ func (l *Layer) handleRequest(req *sip.Request, flow transport.Flow) {
 	// is made and inserted in the same hold of l.mu, so that of two copies
 	// of a request arriving at once exactly one makes it.
 	l.mu.Lock()
+	var c chainAt
 	for range 2 {
-		old := l.find(&m)
+		c = l.lookupChain(&m)
+		old := find(c.head, &m)
 		if old == nil {
 			break
 		}
@@ -300,7 +303,7 @@ func (l *Layer) handleRequest(req *sip.Request, flow transport.Flow) {
 		return
 	}
 	tx := newServerTx(l, req, flow, &m)
-	if !l.insert(tx, &m) {
+	if !l.insert(tx, &m, c) {
 		l.mu.Unlock()
 		return
 	}
@@ -361,14 +364,33 @@ func (l *Layer) chain(m *match) *ServerTx {
 	return l.legacy.m[m.lk]
 }
 
-// find returns the server transaction a non-ACK request m matches
-// (§17.2.3). Caller holds l.mu.
-func (l *Layer) find(m *match) *ServerTx {
-	for tx := l.chain(m); tx != nil; tx = tx.next {
+// chainAt is where a request's chain of server transactions is, or would
+// go, in the Layer's tables: what lookupChain found.
+type chainAt struct {
+	head  *ServerTx
+	h     uint64 // hash of the srvKey (RFC 3261 requests)
+	taken bool   // h is in l.servers.m (see hashed.lookup)
+}
+
+// lookupChain is chain, keeping the hash and the table's answer for an
+// insert made under the same hold of l.mu. Caller holds l.mu.
+func (l *Layer) lookupChain(m *match) chainAt {
+	if m.rfc3261 {
+		h := l.hashSrv(&m.sk)
+		head, taken := l.servers.lookup(h, m.sk, srvKeyOf)
+		return chainAt{head: head, h: h, taken: taken}
+	}
+	return chainAt{head: l.legacy.m[m.lk]}
+}
+
+// find returns the server transaction of the chain from head that a
+// non-ACK request m matches (§17.2.3).
+func find(head *ServerTx, m *match) *ServerTx {
+	for tx := head; tx != nil; tx = tx.next {
 		// "3. the method of the request matches the one that created the
 		// transaction". RFC 2543: "the Request-URI, To tag, From tag,
 		// Call-ID, CSeq, and top Via header field match".
-		if tx.method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
+		if tx.key.Method == m.method && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -379,7 +401,7 @@ func (l *Layer) find(m *match) *ServerTx {
 // holds l.mu.
 func (l *Layer) findAck(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.INVITE {
+		if tx.key.Method != sip.INVITE {
 			continue
 		}
 		// "except for ACK, where the method of the request that created
@@ -397,7 +419,7 @@ func (l *Layer) findAck(m *match) *ServerTx {
 // l.mu.
 func (l *Layer) findCancelTarget(m *match) *ServerTx {
 	for tx := l.chain(m); tx != nil; tx = tx.next {
-		if tx.method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
+		if tx.key.Method != sip.CANCEL && (m.rfc3261 || tx.lg.toTag == m.toTag) {
 			return tx
 		}
 	}
@@ -405,10 +427,10 @@ func (l *Layer) findCancelTarget(m *match) *ServerTx {
 }
 
 // insert adds a new server transaction to the tables and the §8.2.2.2
-// index; it fails when too many transactions share the key. Caller holds
-// l.mu.
-func (l *Layer) insert(tx *ServerTx, m *match) bool {
-	head := l.chain(m)
+// index; it fails when too many transactions share the key. c is what
+// lookupChain returned for m: the caller has held l.mu since.
+func (l *Layer) insert(tx *ServerTx, m *match, c chainAt) bool {
+	head := c.head
 	n := 0
 	for t := head; t != nil; t = t.next {
 		n++
@@ -421,9 +443,9 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		head.prev = tx
 	}
 	if m.rfc3261 {
-		tx.sh = l.hashSrv(&m.sk)
+		tx.sh = c.h
 		if head == nil {
-			l.servers.put(tx.sh, m.sk, tx)
+			l.servers.add(tx.sh, m.sk, tx, c.taken)
 		} else {
 			l.servers.set(tx.sh, m.sk, tx, srvKeyOf)
 		}
@@ -437,11 +459,11 @@ func (l *Layer) insert(tx *ServerTx, m *match) bool {
 		// does not match that transaction (based on the matching rules in
 		// Section 17.2.3), the UAS core SHOULD generate a 482".
 		h := l.hashMerge(&mk)
-		if owner := l.merged.get(h, mk, mergeKeyOf); owner != nil {
+		if owner, taken := l.merged.lookup(h, mk, mergeKeyOf); owner != nil {
 			tx.merged = true
 		} else {
 			tx.mk, tx.mh, tx.mergeOwner = mk, h, true
-			l.merged.put(h, mk, tx)
+			l.merged.add(h, mk, tx, taken)
 		}
 	}
 	l.live++
@@ -470,9 +492,9 @@ func (l *Layer) Merged(req *sip.Request) bool {
 		return false
 	}
 	if m.rfc3261 {
-		return owner.lg != nil || owner.srvKey() != m.sk || owner.method != m.method
+		return owner.lg != nil || owner.srvKey() != m.sk || owner.key.Method != m.method
 	}
-	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.method != m.method
+	return owner.lg == nil || owner.lg.key != m.lk || owner.lg.toTag != m.toTag || owner.key.Method != m.method
 }
 
 // setRespToTag records the To tag of an RFC 2543 transaction's response,

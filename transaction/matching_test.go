@@ -461,7 +461,7 @@ func TestServerChains(t *testing.T) {
 						var m match
 						m, _ = matchFor(req)
 						tc.l.mu.Lock()
-						found := tc.l.find(&m)
+						found := find(tc.l.lookupChain(&m).head, &m)
 						tc.l.mu.Unlock()
 						if want := tc.serverTx(j); gone[j] && found != nil || !gone[j] && found != want {
 							t.Fatalf("after removing %v: %s matches %p, want %p (gone %v)", order, methods[j], found, want, gone[j])

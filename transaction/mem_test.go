@@ -321,7 +321,7 @@ func TestTimerReuse(t *testing.T) {
 		slots := func(l *Layer) (n, free int) {
 			l.clk.mu.Lock()
 			defer l.clk.mu.Unlock()
-			return len(l.clk.slots), len(l.clk.free)
+			return l.clk.slots.len(), len(l.clk.free)
 		}
 		round := func() {
 			for range 20 {

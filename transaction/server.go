@@ -29,7 +29,6 @@ type ServerTx struct {
 	// transport lets it go on entering Completed (see Request).
 	req    atomic.Pointer[sip.Request]
 	flow   transport.Flow
-	method sip.Method
 	merged bool
 
 	// Owned by Layer.mu.
@@ -44,13 +43,13 @@ type ServerTx struct {
 	sh, mh uint64
 
 	// Owned by core.mu.
-	last   *sip.Response // the last response passed to the transport
-	inv    serverInvite
-	nonInv serverNonInvite
+	last  *sip.Response // the last response passed to the transport
+	onEnd func()        // run by finish: AfterTerminate's functions, in order
+	sm    serverMachine // seen as a serverInvite or a serverNonInvite
 }
 
 func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *ServerTx {
-	tx := &ServerTx{flow: flow, method: req.Method}
+	tx := &ServerTx{flow: flow}
 	tx.req.Store(req)
 	if !m.rfc3261 {
 		tx.lg = &legacyTx{key: m.lk, toTag: m.toTag}
@@ -65,8 +64,8 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 	}
 	key := m.key()
 	if req.Method == sip.INVITE {
-		tx.inv.tx = tx
-		tx.core.init(l, key, ServerInvite, &tx.inv)
+		tx.sm.tx = tx
+		tx.core.init(l, key, ServerInvite, (*serverInvite)(&tx.sm))
 		// §17.2.1: "When a server transaction is constructed for a
 		// request, it enters the 'Proceeding' state. The server
 		// transaction MUST generate a 100 (Trying) response unless it
@@ -74,8 +73,8 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 		// within 200 ms".
 		tx.state = StateProceeding
 	} else {
-		tx.nonInv.tx = tx
-		tx.core.init(l, key, ServerNonInvite, &tx.nonInv)
+		tx.sm.tx = tx
+		tx.core.init(l, key, ServerNonInvite, (*serverNonInvite)(&tx.sm))
 		// §17.2.2: "The state machine is initialized in the 'Trying'
 		// state". RFC 4320 §4.1: 100 Trying once Timer E would have
 		// reached T2, if the TU has not responded by then.
@@ -88,7 +87,7 @@ func newServerTx(l *Layer, req *sip.Request, flow transport.Flow, m *match) *Ser
 // itself (see newServerTx), once the Layer has taken it in. Caller holds
 // mu.
 func (tx *ServerTx) armTrying() {
-	if tx.method == sip.INVITE {
+	if tx.key.Method == sip.INVITE {
 		tx.arm(TimerTrying, trying100)
 	} else {
 		tx.arm(TimerTrying, tx.l.timers.NonInvite100())
@@ -115,7 +114,13 @@ func (tx *ServerTx) Done() <-chan struct{} { return tx.doneChan() }
 func (tx *ServerTx) AfterTerminate(f func()) {
 	tx.mu.Lock()
 	if tx.state != StateTerminated {
-		tx.onEnd = append(tx.onEnd, f)
+		if prev := tx.onEnd; prev != nil {
+			// More than one: rare, so chained rather than kept in a
+			// slice (8 bytes per transaction instead of 24).
+			tx.onEnd = func() { prev(); f() }
+		} else {
+			tx.onEnd = f
+		}
 		tx.mu.Unlock()
 		return
 	}
@@ -172,8 +177,8 @@ func (tx *ServerTx) Response() *sip.Response {
 
 // lastResponse is Response with mu held.
 func (tx *ServerTx) lastResponse() *sip.Response {
-	if tx.last == nil && tx.nonInv.wire != nil {
-		if m, err := sip.Parse(tx.nonInv.wire); err == nil {
+	if tx.last == nil && tx.sm.wire != nil {
+		if m, err := sip.Parse(tx.sm.wire); err == nil {
 			if res, ok := m.(*sip.Response); ok {
 				return res
 			}
@@ -187,7 +192,7 @@ func (tx *ServerTx) lastResponse() *sip.Response {
 func (tx *ServerTx) Responded() bool {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	return tx.nonInv.wire != nil || (tx.last != nil && tx.last.StatusCode.Final())
+	return tx.sm.wire != nil || (tx.last != nil && tx.last.StatusCode.Final())
 }
 
 // Respond passes res to the transaction for transmission on the request's
@@ -248,11 +253,35 @@ func (tx *ServerTx) send(ctx context.Context, res *sip.Response, t Timer, retran
 func (tx *ServerTx) trying() *sip.Response { return sip.NewResponse(tx.req.Load(), sip.StatusTrying) }
 
 // finish removes the transaction from its Layer.
-func (tx *ServerTx) finish() { tx.l.removeServer(tx) }
+// finish removes the transaction from its Layer, then runs what
+// AfterTerminate was given.
+func (tx *ServerTx) finish() {
+	tx.l.removeServer(tx)
+	if f := tx.onEnd; f != nil {
+		tx.onEnd = nil
+		f()
+	}
+}
 
 // absorb reports a retransmitted request (or ACK) the transaction keeps
 // from the TU.
 func (tx *ServerTx) absorb(req *sip.Request) { tx.traceMsg(EventAbsorb, TimerNone, req, nil) }
+
+// serverMachine holds the state of either server machine, which a
+// ServerTx has one of: serverInvite and serverNonInvite are its two views
+// (types with its fields and each machine's methods), so that a ServerTx
+// holds the fields of both machines in the space of one.
+type serverMachine struct {
+	tx *ServerTx
+	// INVITE.
+	provisional *sip.Response // most recent provisional sent
+	final       *sip.Response // the final response (the last 2xx in Accepted)
+	g           time.Duration // current Timer G interval
+	// Non-INVITE. In Completed over a ResponseKeeper transport: the final
+	// response as sent, on tx.flow (the usual case: back to the request's
+	// source, from the socket it came to); tx.last is then nil.
+	wire []byte
+}
 
 // serverInvite is the INVITE server transaction of RFC 3261 §17.2.1,
 // Figure 7, as replaced by RFC 6026 §8.6 (the Accepted state, Timer L, and
@@ -274,12 +303,9 @@ func (tx *ServerTx) absorb(req *sip.Request) { tx.traceMsg(EventAbsorb, TimerNon
 //	Accepted   --2xx from TU / send-----------------> Accepted
 //	Accepted   --Timer L----------------------------> Terminated
 //	any        --transport error / TU---------------> same state
-type serverInvite struct {
-	tx          *ServerTx
-	provisional *sip.Response // most recent provisional sent
-	final       *sip.Response // the final response (the last 2xx in Accepted)
-	g           time.Duration // current Timer G interval
-}
+//
+// It is the INVITE view of a serverMachine.
+type serverInvite serverMachine
 
 func (m *serverInvite) finish() { m.tx.finish() }
 
@@ -471,13 +497,9 @@ func (m *serverInvite) respond(ctx context.Context, res *sip.Response) result {
 //	Completed  --request / resend final-----------------> Completed
 //	Completed  --Timer J--------------------------------> Terminated
 //	any        --transport error / TU-------------------> same state
-type serverNonInvite struct {
-	tx *ServerTx
-	// In Completed over a ResponseKeeper transport: the final response as
-	// sent, on tx.flow (the usual case: back to the request's source, from
-	// the socket it came to); tx.last is then nil.
-	wire []byte
-}
+//
+// It is the non-INVITE view of a serverMachine.
+type serverNonInvite serverMachine
 
 func (m *serverNonInvite) finish() { m.tx.finish() }
 
@@ -677,7 +699,7 @@ func AnswerCancel(ctx context.Context, cancel, target *ServerTx) error {
 	ok := sip.NewResponse(cancel.Request(), sip.StatusOK)
 	ok.SetToTag(tag)
 	err := cancel.Respond(ctx, ok)
-	if target.method == sip.INVITE && target.State() == StateProceeding {
+	if target.key.Method == sip.INVITE && target.State() == StateProceeding {
 		rt := sip.NewResponse(target.Request(), sip.StatusRequestTerminated)
 		rt.SetToTag(tag)
 		if err2 := target.Respond(ctx, rt); err2 != nil && !errors.Is(err2, ErrFinalSent) {

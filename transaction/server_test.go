@@ -440,3 +440,36 @@ func TestServerConcurrentRetransmissions(t *testing.T) {
 		t.Fatalf("Err %v, Len %d", tx.Err(), tc.l.Len())
 	}
 }
+
+// AfterTerminate's functions run once each, in the order given, when the
+// transaction terminates, after it has left the
+// Layer's tables; one given afterwards runs at once.
+func TestServerAfterTerminate(t *testing.T) {
+	runNets(t, func(t *testing.T, tc *testConn) {
+		tx, _ := tc.newInvite()
+		var order []int
+		for i := range 3 {
+			tx.AfterTerminate(func() {
+				if tc.l.Len() != 0 {
+					t.Errorf("function %d runs while the transaction is still in the tables", i)
+				}
+				order = append(order, i)
+			})
+		}
+		if len(order) != 0 {
+			t.Fatalf("ran before the end: %v", order)
+		}
+		for range 2 { // the second time does nothing
+			tx.mu.Lock()
+			tx.terminate(nil)
+			tx.mu.Unlock()
+		}
+		if len(order) != 3 || order[0] != 0 || order[1] != 1 || order[2] != 2 {
+			t.Fatalf("ran %v, want [0 1 2]", order)
+		}
+		tx.AfterTerminate(func() { order = append(order, 3) })
+		if len(order) != 4 {
+			t.Fatalf("one given after the end did not run at once: %v", order)
+		}
+	})
+}

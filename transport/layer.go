@@ -103,6 +103,7 @@ type Layer struct {
 	nextID   atomic.Uint64
 	stats    counters
 	lastHost atomic.Pointer[hostText] // see hostString
+	kept     keptSlab                 // see SendResponseKeep
 }
 
 // endpoint is a transport address on a network: the key of the connection

@@ -384,3 +384,34 @@ func TestSendResponseKeep(t *testing.T) {
 		t.Fatalf("Resend after Close: %v, want ErrFlowClosed", err)
 	}
 }
+
+// keptSlab's copies are equal to what was given, independent of it and
+// of each other (appending to one cannot write into the next), across
+// chunks; a large datagram gets an allocation of its own.
+func TestKeptSlab(t *testing.T) {
+	var s keptSlab
+	var copies, wants [][]byte
+	src := make([]byte, 700)
+	for i := range 3 * keptChunk / len(src) { // three chunks' worth
+		for j := range src {
+			src[j] = byte(i + j)
+		}
+		c := s.copy(src)
+		if len(c) != len(src) || cap(c) != len(c) {
+			t.Fatalf("copy %d: len %d cap %d, want %d", i, len(c), cap(c), len(src))
+		}
+		copies = append(copies, c)
+		wants = append(wants, bytes.Clone(src))
+		src[0]++ // the caller reuses its buffer
+	}
+	_ = append(copies[0], 'x', 'y') // must not write into copies[1]
+	for i, c := range copies {
+		if !bytes.Equal(c, wants[i]) {
+			t.Fatalf("copy %d changed", i)
+		}
+	}
+	big := bytes.Repeat([]byte("z"), keptChunk/8+1)
+	if c := s.copy(big); !bytes.Equal(c, big) || cap(c) < len(big) {
+		t.Fatal("large copy differs")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,8 +83,11 @@ func receivedVia(v sip.Via, src netip.AddrPort) (sip.Via, bool) {
 // and received=ip, built in one buffer: this runs for every request from
 // an RFC 3581 client.
 func rportReceived(p sip.Params, port uint16, ip netip.Addr) sip.Params {
+	var ipb [64]byte
+	ipText := ip.AppendTo(ipb[:0])
 	var b strings.Builder
-	b.Grow(len(p) + 48)
+	// At most: p, "=" and 5 digits for the rport, ";received=" and ip.
+	b.Grow(len(p) + 6 + len(";received=") + len(ipText))
 	var num [5]byte
 	for name, value := range p.All() {
 		if strings.EqualFold(name, "received") {
@@ -102,8 +106,7 @@ func rportReceived(p sip.Params, port uint16, ip netip.Addr) sip.Params {
 		}
 	}
 	b.WriteString(";received=")
-	var ipb [64]byte
-	b.Write(ip.AppendTo(ipb[:0]))
+	b.Write(ipText)
 	return sip.Params(b.String())
 }
 
@@ -545,7 +548,8 @@ func (l *Layer) SendResponse(ctx context.Context, res *sip.Response, in Flow) er
 // the same bytes again with [Layer.Resend]: a non-INVITE server
 // transaction answering retransmissions in its Completed state needs only
 // those (RFC 3261 §17.2.2). Over other networks, and on error, b is nil.
-// b belongs to the caller.
+// b belongs to the caller; it may share an allocation of 16 KB with the
+// copies of other responses, which stays alive while any of them does.
 func (l *Layer) SendResponseKeep(ctx context.Context, res *sip.Response, in Flow) (b []byte, sent Flow, err error) {
 	return l.sendResponse(ctx, res, in, true)
 }
@@ -610,7 +614,37 @@ func (l *Layer) sendResponse(ctx context.Context, res *sip.Response, in Flow, ke
 	if !keep {
 		return nil, Flow{}, nil
 	}
-	return append([]byte(nil), b...), Flow{Network: UDP, Local: ln.addr, Remote: dst}, nil
+	return l.kept.copy(b), Flow{Network: UDP, Local: ln.addr, Remote: dst}, nil
+}
+
+// keptChunk is the size of the chunks that keptSlab carves copies from.
+const keptChunk = 16 << 10
+
+// keptSlab hands out copies of datagrams carved from shared chunks: one
+// allocation per fifty-odd responses instead of one each. Its users, the
+// non-INVITE server transactions of a Layer, keep their copy for the same
+// time (Timer J), so a chunk's copies are let go about together and a
+// chunk is not held long by one of them.
+type keptSlab struct {
+	mu  sync.Mutex
+	buf []byte // the current chunk; copies are carved from its end
+}
+
+// copy returns a copy of b, its capacity its length: appending to it
+// reallocates and cannot touch the copies next to it.
+func (s *keptSlab) copy(b []byte) []byte {
+	if len(b) > keptChunk/8 {
+		return append([]byte(nil), b...)
+	}
+	s.mu.Lock()
+	if cap(s.buf)-len(s.buf) < len(b) {
+		s.buf = make([]byte, 0, keptChunk)
+	}
+	n := len(s.buf)
+	s.buf = append(s.buf, b...)
+	c := s.buf[n:len(s.buf):len(s.buf)]
+	s.mu.Unlock()
+	return c
 }
 
 func (l *Layer) udpResponseDest(ctx context.Context, v *sip.Via) (netip.AddrPort, error) {
