@@ -3,13 +3,14 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/parleysip/parley/internal/abnf"
 	"github.com/parleysip/parley/sip"
 	"github.com/parleysip/parley/stack"
 	"github.com/parleysip/parley/transport"
@@ -63,7 +64,11 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 		// The CANCEL's Reason (RFC 3326) goes on in ours, as Kamailio's
 		// tm does (e2e_cancel_reason).
 		stop := context.AfterFunc(ctx, func() {
-			rc.cancelAll(stack.WithCancelReason(ErrUpstreamCancel, cancelReasons(context.Cause(ctx))...), true)
+			var reasons []string
+			if ce := (*stack.CancelError)(nil); errors.As(context.Cause(ctx), &ce) {
+				reasons = ce.CancelReason()
+			}
+			rc.cancelAll(stack.WithCancelReason(ErrUpstreamCancel, reasons...), true)
 		})
 		defer stop()
 	}
@@ -288,7 +293,7 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 			cancelled = rc.takePendingLocked()
 			// RFC 3326 §2's own example: the callee's phones stop
 			// ringing without showing a missed call.
-			why = stack.WithCancelReason(ErrAnswered, fmt.Sprintf(`SIP;cause=%d;text="Call completed elsewhere"`, up.StatusCode))
+			why = stack.WithCancelReason(ErrAnswered, reasonValue(up.StatusCode, "Call completed elsewhere"))
 		} else if rc.invite() {
 			forward = true
 		}
@@ -300,7 +305,7 @@ func (rc *respContext) final(b *branch, res *sip.Response, err error, aborted bo
 		rc.stopNew = true
 		rc.finals = append(rc.finals, up)
 		cancelled = rc.takePendingLocked()
-		why = stack.WithCancelReason(ErrAnswered, reasonFor(up))
+		why = stack.WithCancelReason(ErrAnswered, reasonValue(up.StatusCode, up.Reason))
 	case up != nil:
 		rc.finals = append(rc.finals, up)
 	}
@@ -436,19 +441,10 @@ func retryBranch(prev string) string {
 	return sip.NewBranch()
 }
 
-// reasonFor is the Reason header field value (RFC 3326) naming res's
+// reasonValue is a Reason header field value (RFC 3326 §2) for a SIP
 // status, e.g. `SIP;cause=600;text="Busy Everywhere"`.
-func reasonFor(res *sip.Response) string {
-	text := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(res.Reason)
-	return fmt.Sprintf(`SIP;cause=%d;text="%s"`, res.StatusCode, text)
-}
-
-// cancelReasons returns the Reason values of the CANCEL behind cause (a
-// *stack.CancelError), if any.
-func cancelReasons(cause error) []string {
-	var ce *stack.CancelError
-	if errors.As(cause, &ce) {
-		return ce.CancelReason()
-	}
-	return nil
+func reasonValue(code sip.StatusCode, text string) string {
+	b := strconv.AppendInt([]byte("SIP;cause="), int64(code), 10)
+	b = append(b, ";text="...)
+	return string(abnf.AppendQuoted(b, text))
 }

@@ -1,6 +1,3 @@
-// Package dnstest serves fixed DNS records from a loopback UDP socket, for
-// tests of RFC 3263 lookups (NAPTR, SRV, A, AAAA) that must not leave the
-// machine.
 package dnstest
 
 import (
