@@ -63,22 +63,24 @@ func (s *Server) statelessEvent(ev proxy.StatelessEvent) {
 		case proxy.StatelessReceived:
 			m.inRequests.WithLabelValues(string(msg.Method)).Inc()
 		case proxy.StatelessForwarded:
-			m.outRequests.WithLabelValues(string(msg.Method)).Inc()
+			// Logged before counted, here and below: a reader who sees
+			// the count sees the line too.
 			s.logStateless(slog.LevelDebug, msg, ev.Flow, slog.String(KeyForwardedTo, ev.Dest.Network.String()+":"+ev.Dest.Addr.String()))
+			m.outRequests.WithLabelValues(string(msg.Method)).Inc()
 		}
 	case *sip.Response:
-		switch ev.Kind {
-		case proxy.StatelessReceived:
-			m.inResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
-		case proxy.StatelessForwarded, proxy.StatelessAnswered:
-			m.outResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
-		}
 		if ev.Kind == proxy.StatelessAnswered && ev.Request != nil {
 			level := slog.LevelDebug
 			if msg.StatusCode >= 500 {
 				level = slog.LevelInfo
 			}
 			s.logStateless(level, ev.Request, ev.Flow, slog.Int(KeyStatus, int(msg.StatusCode)))
+		}
+		switch ev.Kind {
+		case proxy.StatelessReceived:
+			m.inResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
+		case proxy.StatelessForwarded, proxy.StatelessAnswered:
+			m.outResponses.WithLabelValues(classOf(msg.StatusCode)).Inc()
 		}
 	}
 }
