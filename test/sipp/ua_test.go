@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -212,35 +211,77 @@ func rtpCounts(t *testing.T, p *parleyProc) (sent, recv int) {
 func sippUAS(t *testing.T, xml, transport string, extra ...string) (int, func() (error, string)) {
 	t.Helper()
 	port := freeTCPPort(t)
-	_, wait := sipp(t, 30*time.Second, append([]string{"-sf", scenario(xml), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-t", transport, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error"}, extra...)...)
-	waitBound(t, port, strings.HasPrefix(transport, "t"))
+	cmd, wait := sipp(t, 30*time.Second, append([]string{"-sf", scenario(xml), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", transport, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freeMediaPort(t)), "-timeout", "25s", "-timeout_error"}, extra...)...)
+	waitBound(t, cmd, wait, port, strings.HasPrefix(transport, "t"))
 	return port, wait
 }
 
-// waitBound waits (bounded) until SIPp has bound port (UDP, or TCP when
-// tcp): until then a request sent to it is lost (a fixed sleep was too
-// short under load). Binding the port ourselves fails once SIPp holds it.
-func waitBound(t *testing.T, port int, tcp bool) {
+// waitBound waits (bounded) until the SIPp process cmd has bound port
+// (UDP, or TCP when tcp): until then a request sent to it is lost (a fixed
+// sleep was too short under load). It reads the kernel's socket tables
+// rather than trying to bind the port itself: a probe that holds the port
+// for an instant can make SIPp's own bind fail. If SIPp exits first, the
+// test fails with its output.
+func waitBound(t *testing.T, cmd *exec.Cmd, wait func() (error, string), port int, tcp bool) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		var c io.Closer
-		var err error
-		if tcp {
-			c, err = net.Listen("tcp", addr)
-		} else {
-			c, err = net.ListenPacket("udp", addr)
-		}
-		if err != nil {
-			time.Sleep(50 * time.Millisecond) // SIPp has bound it; let it enter its loop
+		if portBound(t, port, tcp) {
+			time.Sleep(50 * time.Millisecond) // let it enter its loop
 			return
 		}
-		c.Close()
+		if exited(cmd.Process.Pid) {
+			err, out := wait()
+			t.Fatalf("SIPp exited before binding port %d: %v\n%s", port, err, out)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("SIPp did not bind port %d (tcp %v)", port, tcp)
+	t.Fatalf("SIPp did not bind port %d (tcp %v) in 15 s", port, tcp)
+}
+
+// portBound reports whether some socket is bound to port on this host: a
+// UDP socket, or a listening TCP one when tcp (from /proc/net, Linux).
+func portBound(t *testing.T, port int, tcp bool) bool {
+	t.Helper()
+	files := []string{"/proc/net/udp", "/proc/net/udp6"}
+	if tcp {
+		files = []string{"/proc/net/tcp", "/proc/net/tcp6"}
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(b)) {
+			// sl local_address rem_address st ...; st 0A is LISTEN.
+			fields := strings.Fields(line)
+			if len(fields) < 4 || !strings.HasSuffix(fields[1], suffix) {
+				continue
+			}
+			if !tcp || fields[3] == "0A" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// exited reports whether process pid has ended (a zombie not yet waited
+// for counts as ended).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }
 
 func sippOK(t *testing.T, wait func() (error, string)) {
@@ -262,7 +303,7 @@ func TestParleyAnswersSIPp(t *testing.T) {
 			ans.waitFor(t, "answering calls at")
 			sippPort := freeTCPPort(t)
 			_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uac_call.xml"), fmt.Sprintf("127.0.0.1:%d", port),
-				"-i", "127.0.0.1", "-p", strconv.Itoa(sippPort), "-t", tc.sippT, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)),
+				"-i", "127.0.0.1", "-p", strconv.Itoa(sippPort), "-t", tc.sippT, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freeMediaPort(t)),
 				"-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
 			sippOK(t, wait)
 			if code := ans.wait(); code != 0 {
@@ -372,6 +413,26 @@ func TestParleyMessageToSIPp(t *testing.T) {
 	}
 }
 
+// freeMediaPort returns a UDP port P, free with P+2 on 127.0.0.1 at the
+// time of the call, for SIPp's -mp: its RTP echo binds P (audio) and P+2
+// (video), and exits if either is taken.
+func freeMediaPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		if p+2 > 65535 {
+			continue
+		}
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+2))
+		if err == nil {
+			c.Close()
+			return p
+		}
+	}
+	t.Fatal("no UDP port P free with P+2")
+	return 0
+}
+
 // freeTCPPort returns a port free on 127.0.0.1 for both TCP and UDP at the
 // time of the call (SIPp and parley bind one or the other).
 func freeTCPPort(t *testing.T) int {
@@ -402,7 +463,7 @@ func sippCallsParley(t *testing.T, xml string, args ...string) (ans *parleyProc,
 	ans = startParley(t, 30*time.Second, append([]string{"answer", "--local", fmt.Sprintf("127.0.0.1:%d", port), "--count", "1"}, args...)...)
 	ans.waitFor(t, "answering calls at")
 	_, wait := sipp(t, 30*time.Second, "-sf", scenario(xml), fmt.Sprintf("127.0.0.1:%d", port),
-		"-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freeMediaPort(t)),
 		"-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
 	if err, out := wait(); err != nil {
 		t.Fatalf("SIPp failed: %v\n%s\nparley:\n%s", err, out, ans)
@@ -620,7 +681,7 @@ func TestParleyAnswerInfoMessage(t *testing.T) {
 		"-m", "1", "-timeout", "15s", "-timeout_error", "-recv_timeout", "5s")
 	sippOK(t, wait)
 	_, wait = sipp(t, 30*time.Second, "-sf", scenario("ua_uac_midcall.xml"), addr, "-i", "127.0.0.1", "-p", strconv.Itoa(freeTCPPort(t)),
-		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freeMediaPort(t)), "-timeout", "25s", "-timeout_error", "-recv_timeout", "10s")
 	sippOK(t, wait)
 	if code := ans.wait(); code != 0 {
 		t.Fatalf("parley answer exit %d\n%s", code, ans)
@@ -712,10 +773,10 @@ func TestParleyCallForkedThroughServe(t *testing.T) {
 		if _, err := reg.Register(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		_, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uas_forkleg.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t)), "-timeout", "25s", "-timeout_error")
+		cmd, wait := sipp(t, 30*time.Second, "-sf", scenario("ua_uas_forkleg.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freeMediaPort(t)), "-timeout", "25s", "-timeout_error")
 		waits = append(waits, wait)
-		waitBound(t, port, false)
+		waitBound(t, cmd, wait, port, false)
 	}
 	call := startParley(t, 30*time.Second, "call", "--proxy", "sip:"+proxyAddr.String(), "--duration", "1s", "sip:fork@127.0.0.1")
 	if code := call.wait(); code != 0 {
