@@ -53,6 +53,13 @@ type conn struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	keys      []endpoint // pool keys pointing at this conn; guarded by l.mu
+
+	// unanswered counts the requests read on the connection (ACK aside)
+	// that no final response has been written on it for yet; answered
+	// wakes a lingering connection (see linger) when it drops to zero or
+	// the connection closes.
+	unanswered atomic.Int32
+	answered   chan struct{}
 }
 
 func (c *conn) flow() Flow {
@@ -62,13 +69,14 @@ func (c *conn) flow() Flow {
 // newConn builds a conn; the caller has admitted it.
 func (l *Layer) newConn(n Network, nc net.Conn, inbound bool) *conn {
 	c := &conn{
-		l:       l,
-		id:      l.nextID.Add(1),
-		network: n,
-		local:   addrPortOf(nc.LocalAddr()),
-		remote:  addrPortOf(nc.RemoteAddr()),
-		inbound: inbound,
-		nc:      nc,
+		l:        l,
+		id:       l.nextID.Add(1),
+		network:  n,
+		local:    addrPortOf(nc.LocalAddr()),
+		remote:   addrPortOf(nc.RemoteAddr()),
+		inbound:  inbound,
+		nc:       nc,
+		answered: make(chan struct{}, 1),
 	}
 	c.lastWrite.Store(time.Now().UnixNano())
 	return c
@@ -112,13 +120,9 @@ func (c *conn) close() {
 		l := c.l
 		l.mu.Lock()
 		delete(l.conns, c.id)
-		for _, k := range c.keys {
-			if l.pool[k] == c {
-				delete(l.pool, k)
-			}
-		}
-		c.keys = nil
+		c.unpoolLocked()
 		l.mu.Unlock()
+		c.wake()
 		if c.ws == nil || !c.inbound {
 			// Inbound WebSocket connections give their slot back when the
 			// raw connection is closed (see trackedConn).
@@ -126,6 +130,81 @@ func (c *conn) close() {
 		}
 		l.stats.connsClosed.Add(1)
 	})
+}
+
+// unpoolLocked takes c out of the pool: no new request is sent on it. The
+// Layer's mu is held.
+func (c *conn) unpoolLocked() {
+	for _, k := range c.keys {
+		if c.l.pool[k] == c {
+			delete(c.l.pool, k)
+		}
+	}
+	c.keys = nil
+}
+
+// wake wakes a lingering read loop.
+func (c *conn) wake() {
+	select {
+	case c.answered <- struct{}{}:
+	default:
+	}
+}
+
+// framingLinger bounds how long a connection whose framing was lost stays
+// open for the responses to the requests read on it before: 64×T1, the
+// lifetime of a non-INVITE transaction (RFC 3261 §17.1.2.2).
+const framingLinger = 32 * time.Second
+
+// linger keeps a connection whose stream position is lost open for
+// writing, reading nothing more, until every request read on it before
+// has had its final response, for at most framingLinger or until the
+// Layer shuts down. §18.2.2: the response "MUST be sent using the existing
+// connection to the source of the original request that created the
+// transaction, if that connection is still open" — so the REGISTER
+// before the garbage of RFC 4475 §3.1.1.8 (dblreq) sent over TCP is
+// answered. It leaves the pool at once: a request sent on it now could
+// not read its response. A response produced later still goes out, on a
+// new connection (§18.2.2).
+func (c *conn) linger() {
+	l := c.l
+	l.mu.Lock()
+	c.unpoolLocked()
+	l.mu.Unlock()
+	// Nothing is being read: Shutdown may close it as idle.
+	c.state.CompareAndSwap(stateBusy, stateIdle)
+	if c.unanswered.Load() <= 0 {
+		return
+	}
+	t := time.NewTimer(framingLinger)
+	defer t.Stop()
+	for c.unanswered.Load() > 0 && !c.closed.Load() {
+		select {
+		case <-c.answered:
+		case <-t.C:
+			return
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// answer records a final response written on the connection: one request
+// read on it fewer awaits its answer. More finals than requests (a 2xx
+// retransmitted by a UAS core, say) are not counted below zero.
+func (c *conn) answer() {
+	for {
+		n := c.unanswered.Load()
+		if n <= 0 {
+			return
+		}
+		if c.unanswered.CompareAndSwap(n, n-1) {
+			if n == 1 {
+				c.wake()
+			}
+			return
+		}
+	}
 }
 
 // write sends one message (or a keep-alive) on the connection. A failed
@@ -262,10 +341,13 @@ func (c *conn) serveStream() {
 				if pe.CanRespond() {
 					// Answer what can be answered (RFC 3261 §8.2, §21.4.1),
 					// on the connection it came on (§18.2.2).
+					c.unanswered.Add(1)
 					c.writeMsg(sip.NewResponse(pe.Request, pe.Status))
 				}
 				if pe.Framing || errors.Is(err, sip.ErrFraming) {
-					// The stream position is lost (RFC 4475 §3.1.2.3, §3.3.9).
+					// The stream position is lost (RFC 4475 §3.1.2.3,
+					// §3.3.9): read no more, answer what was read.
+					c.linger()
 					return
 				}
 				continue
@@ -283,6 +365,9 @@ func (c *conn) serveStream() {
 		}
 		if l.Tap != nil {
 			l.tap(Inbound, c.flow(), m.AppendTo(nil))
+		}
+		if req, ok := m.(*sip.Request); ok && req.Method != sip.ACK {
+			c.unanswered.Add(1)
 		}
 		l.receive(m, c.flow(), c, m.Len())
 	}
@@ -345,6 +430,9 @@ func (c *conn) writeMsg(m sip.Message) error {
 	err := c.writeTap(b, true)
 	if err == nil {
 		c.l.stats.out(c.network, len(b))
+		if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
+			c.answer()
+		}
 	}
 	*bp = b
 	putBuf(bp)

@@ -54,7 +54,9 @@
 // forged source would make the Layer an amplifier). On a stream or a
 // WebSocket, a message that can be answered (its Via, From, To, Call-ID and
 // CSeq are intact) gets the status the parser names, usually 400; after a
-// framing error the connection is closed. [Limits] bound message size,
+// framing error nothing more is read, and the connection is closed once
+// the requests read on it before have been answered (at most 32 s later;
+// §18.2.2 wants their responses on it). [Limits] bound message size,
 // connections in total and per remote IP, idle time, the time to receive
 // one message once it has started (slowloris), TLS handshakes and writes;
 // exceeding one closes only the flow at fault and is counted in [Stats].

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,15 +108,16 @@ func TestGarbageUDP(t *testing.T) {
 	}
 }
 
-// streamOutcome is what a server must do with data followed by a ping on
-// a stream, worked out with a reference sip.Reader: the statuses it
-// answers with, in order, and whether it closes the connection.
-func streamOutcome(data []byte, pingID string) (statuses []sip.StatusCode, closes bool) {
+// streamOutcome is what a server that answers every request 200 must do
+// with data followed by a ping on a stream, worked out with a reference
+// sip.Reader: the statuses it answers with, in order, and whether it
+// closes the connection.
+func streamOutcome(data []byte) (statuses []sip.StatusCode, closes bool) {
 	r := sip.NewReader(bytes.NewReader(data), sip.Limits{})
 	for {
 		m, err := r.ReadMessage()
 		if err == nil {
-			if req, ok := m.(*sip.Request); ok && req.CallID() == pingID && req.TopVia() != nil {
+			if req, ok := m.(*sip.Request); ok && req.Method != sip.ACK && req.TopVia() != nil {
 				statuses = append(statuses, sip.StatusOK)
 			}
 			continue
@@ -138,9 +140,15 @@ func streamOutcome(data []byte, pingID string) (statuses []sip.StatusCode, close
 
 // TestGarbageTCP: over a stream, a 400 (or the status the parse error
 // names) when the message can be answered, the connection closed when the
-// framing is lost, and nothing else.
+// framing is lost — once the requests read before have been answered —
+// and nothing else. The server answers every request 200.
 func TestGarbageTCP(t *testing.T) {
 	server := pingServer(t)
+	server.Handler = func(in Incoming) {
+		if req, ok := in.Message.(*sip.Request); ok && req.Method != sip.ACK {
+			server.SendResponse(context.Background(), sip.NewResponse(req, sip.StatusOK), in.Flow)
+		}
+	}
 	addr := listen(t, server, TCP, "127.0.0.1:0")
 	answered, closed := 0, 0
 	defer func() {
@@ -152,7 +160,7 @@ func TestGarbageTCP(t *testing.T) {
 	for i, in := range garbageInputs(t) {
 		id := fmt.Sprintf("ping-%d", i)
 		data := append(slices.Clip(in.data), pingMsg(TCP, id)...)
-		want, closes := streamOutcome(data, id)
+		want, closes := streamOutcome(data)
 		if slices.ContainsFunc(want, func(s sip.StatusCode) bool { return s != sip.StatusOK }) {
 			answered++
 		}
@@ -291,4 +299,67 @@ func readStatus(r *bufio.Reader) (sip.StatusCode, error) {
 		return 0, err
 	}
 	return sip.StatusCode(code), nil
+}
+
+// TestFramingErrorAnswersFirst: a request read before a framing error on
+// a stream is still answered on its connection (RFC 3261 §18.2.2, RFC
+// 4475 §3.1.1.8 sent over TCP), even when its answer comes later; then
+// the connection closes. Meanwhile it is out of the pool: a request to
+// the peer does not go out on it. A request that is never answered does
+// not hold Shutdown.
+func TestFramingErrorAnswersFirst(t *testing.T) {
+	server := newLayer(t)
+	release := make(chan struct{})
+	server.Handler = func(in Incoming) {
+		req, ok := in.Message.(*sip.Request)
+		if !ok || req.CallID() == "never" {
+			return
+		}
+		go func() {
+			<-release
+			server.SendResponse(context.Background(), sip.NewResponse(req, sip.StatusOK), in.Flow)
+		}()
+	}
+	addr := listen(t, server, TCP, "127.0.0.1:0")
+	garbage := []byte("OPTIONS sip:bob@example.com SIP/2.0\r\nContent-Length: -1\r\n\r\n")
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(append(pingMsg(TCP, "first"), garbage...))
+	eventually(t, 5*time.Second, "the framing error", func() bool { return server.Stats().ParseErrors == 1 })
+	// The connection is lingering, not pooled: this dials the client's
+	// port, where nothing listens.
+	peer := netip.MustParseAddrPort(c.LocalAddr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := server.SendRequest(ctx, newRequest(t, sip.OPTIONS, nil), Dest{Network: TCP, Addr: peer}); err == nil {
+		t.Error("a request went out on the connection whose framing is lost")
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	m, err := readSIP(t, c, 5*time.Second)
+	if err != nil {
+		t.Fatalf("no answer to the request before the framing error: %v", err)
+	}
+	if res, ok := m.(*sip.Response); !ok || res.StatusCode != sip.StatusOK || res.CallID() != "first" {
+		t.Fatalf("got %v", m)
+	}
+	wantClosed(t, c, 3*time.Second, "connection after its last answer")
+
+	// Unanswered: Shutdown closes it as idle.
+	c2, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write(append(pingMsg(TCP, "never"), garbage...))
+	eventually(t, 5*time.Second, "the second framing error", func() bool { return server.Stats().ParseErrors == 2 })
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := server.Shutdown(sctx); err != nil {
+		t.Errorf("Shutdown with a lingering connection: %v", err)
+	}
+	wantClosed(t, c2, time.Second, "lingering connection at Shutdown")
 }
