@@ -19,7 +19,7 @@ const module = "github.com/parleysip/parley"
 // import any package on an earlier line and none on its own line or a
 // later one. Every package of the module must appear here.
 var layers = [][]string{
-	{"internal/abnf", "internal/gen", "internal/leaktest", "internal/dnstest"},
+	{"internal/abnf", "internal/gen", "internal/leaktest", "internal/dnstest", "internal/procs"},
 	{"sip", "sdp"},
 	{"transport"},
 	{"resolve"},

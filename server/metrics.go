@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 
 	"github.com/parleysip/parley/location"
@@ -75,7 +76,11 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.inRequests, m.outRequests, m.inResponses, m.outResponses, m.authFailures, m.panics, transactions, contacts)
+	procs := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_gomaxprocs",
+		Help: "CPUs the Go scheduler runs on now (GOMAXPROCS; procs: auto adapts it to the load).",
+	}, func() float64 { return float64(runtime.GOMAXPROCS(0)) })
+	m.reg.MustRegister(m.inRequests, m.outRequests, m.inResponses, m.outResponses, m.authFailures, m.panics, transactions, contacts, procs)
 	return m
 }
 

@@ -36,6 +36,8 @@ func TestConfigErrors(t *testing.T) {
 		{"store: redis\n", 1, "redis address"},
 		{"routes:\n  - match: \"*\"\n    to: mailto:x@y\n", 1, "not a SIP URI"},
 		{"routes:\n  - to: sip:192.0.2.1\n", 1, "needs match"},
+		{"domains: [example.com]\nprocs: 0\n", 2, "want auto or a number"},
+		{"procs: many\n", 1, "want auto or a number"},
 	} {
 		_, err := ParseConfig("test.yaml", []byte(tc.yaml))
 		var ce *ConfigError
@@ -46,6 +48,16 @@ func TestConfigErrors(t *testing.T) {
 	c, err := ParseConfig("ok.yaml", []byte("listen: [udp:0.0.0.0:5060]\nauth: off\ndomains: [example.com]\n"))
 	if err != nil || c.AuthOn() {
 		t.Errorf("auth off on a public listener: %v", err)
+	}
+	for yaml, want := range map[string]int{"procs: auto\n": 0, "procs: 3\n": 3, "domains: [x]\n": 0} {
+		c, err := ParseConfig("ok.yaml", []byte(yaml))
+		if err != nil {
+			t.Errorf("%q: %v", yaml, err)
+			continue
+		}
+		if n, err := c.ProcsValue(); err != nil || n != want {
+			t.Errorf("%q: ProcsValue %d, %v; want %d", yaml, n, err, want)
+		}
 	}
 }
 
@@ -59,7 +71,7 @@ func lineOr(ce *ConfigError) int {
 func TestDefaults(t *testing.T) {
 	c := &Config{}
 	c.Defaults()
-	if len(c.Listen) != 2 || c.Store != "bolt" || c.Data != "parley-data" || c.Admin != "127.0.0.1:9060" || c.AuthOn() {
+	if len(c.Listen) != 2 || c.Store != "bolt" || c.Procs != "auto" || c.Data != "parley-data" || c.Admin != "127.0.0.1:9060" || c.AuthOn() {
 		t.Errorf("defaults: %+v", c)
 	}
 	if strings.Join(c.Domains, ",") != "localhost,127.0.0.1" || c.Realm != "127.0.0.1" {

@@ -9,18 +9,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/parleysip/parley/auth/digest"
+	"github.com/parleysip/parley/internal/procs"
 	"github.com/parleysip/parley/server"
 	"github.com/spf13/cobra"
 )
 
 func newServeCmd() *cobra.Command {
-	var configFile, data, admin, store, logLevel, proxyMode string
+	var configFile, data, admin, store, logLevel, proxyMode, procsFlag string
 	var listen []string
 	var benchAuth, cpuProfile string
 	var routes []string
@@ -80,6 +82,9 @@ configuration error.`,
 			if proxyMode != "" {
 				cfg.Proxy.Mode = proxyMode
 			}
+			if procsFlag != "" {
+				cfg.Procs = procsFlag
+			}
 			for _, r := range routes {
 				match, to, ok := strings.Cut(r, "=")
 				if !ok {
@@ -126,7 +131,9 @@ configuration error.`,
 			if err := srv.Start(ctx); err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			log.Info("parley serving", "listen", srv.Addrs(), "admin", srv.AdminAddr(), "domains", cfg.Domains, "store", cfg.Store)
+			stopProcs := setProcs(cfg, log)
+			defer stopProcs()
+			log.Info("parley serving", "listen", srv.Addrs(), "admin", srv.AdminAddr(), "domains", cfg.Domains, "store", cfg.Store, "procs", cfg.Procs)
 			<-ctx.Done()
 			// A second SIGINT or SIGTERM kills at once: the default
 			// behaviour is back once the first one has been seen.
@@ -148,11 +155,36 @@ configuration error.`,
 	cmd.Flags().StringVar(&store, "store", "", "binding store: bolt, memory or redis")
 	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "", "proxy mode: stateful (default) or stateless (RFC 3261 §16.11)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&procsFlag, "procs", "", `CPUs the Go scheduler runs on: "auto" (default: 1 while the load is light, more as it needs them) or a number`)
 	cmd.Flags().StringArrayVar(&routes, "route", nil, "static route MATCH=URI, repeatable: requests for domain MATCH (* for all) go to URI")
 	cmd.Flags().StringVar(&benchAuth, "bench-auth", "", "benchmark mode (../shared/bench): 1 = digest users u0…u99999 with password secret")
 	_ = cmd.Flags().MarkHidden("bench-auth")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) to this file until the server stops")
 	return cmd
+}
+
+// setProcs applies cfg.Procs: a fixed GOMAXPROCS, or a procs.Adapter
+// running until the returned stop is called (which waits for it and
+// restores GOMAXPROCS).
+func setProcs(cfg *server.Config, log *slog.Logger) (stop func()) {
+	n, _ := cfg.ProcsValue() // validated
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &procs.Adapter{OnChange: func(from, to int) {
+		log.Debug("procs: GOMAXPROCS changed", "from", from, "to", to)
+	}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // newHashPasswordCmd is `parley serve hash-password`: it reads a password

@@ -6,7 +6,9 @@ package serve_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -89,7 +91,7 @@ type proc struct {
 }
 
 // startServe starts `parley serve` and waits (bounded) until /readyz.
-func startServe(t *testing.T, bin, data string, sipPort, adminPort int) *proc {
+func startServe(t *testing.T, bin, data string, sipPort, adminPort int, args ...string) *proc {
 	t.Helper()
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
 	// /registrations needs the admin login (DESIGN.md).
@@ -101,7 +103,8 @@ func startServe(t *testing.T, bin, data string, sipPort, adminPort int) *proc {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "admin_user: %s\nadmin_password: %q\n", adminUser, hash), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", fmt.Sprintf("udp:127.0.0.1:%d", sipPort), "--data", data, "--admin", admin, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfg, "--listen", fmt.Sprintf("udp:127.0.0.1:%d", sipPort), "--data", data,
+		"--admin", admin, "--log-level", "warn"}, args...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -315,5 +318,52 @@ func TestShutdownSignals(t *testing.T) {
 	}
 	if ws, _ := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 		t.Errorf("after a second SIGTERM: %v, want killed by SIGTERM", st)
+	}
+}
+
+// TestProcs: `parley serve` runs on one CPU while idle with procs auto
+// (the default), on the number --procs names otherwise, as /metrics
+// shows; a bad --procs is a usage error (exit 2).
+func TestProcs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildParley(t)
+	gomaxprocs := func(p *proc) string {
+		r, err := http.Get("http://" + p.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "parley_gomaxprocs "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("no parley_gomaxprocs in /metrics:\n%s", b)
+		return ""
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "1"}, {[]string{"--procs", "3"}, "3"}} {
+		p := startServe(t, bin, filepath.Join(t.TempDir(), "data"), freePort(t, "udp"), freePort(t, "tcp"), tc.args...)
+		got := ""
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if got = gomaxprocs(p); got == tc.want {
+				break
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%v: GOMAXPROCS %s, want %s", tc.args, got, tc.want)
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Wait()
+	}
+	out, err := exec.Command(bin, "serve", "--procs", "0", "--admin", "off", "--listen", fmt.Sprintf("udp:127.0.0.1:%d", freePort(t, "udp"))).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "want auto or a number") {
+		t.Errorf("--procs 0: %v\n%s", err, out)
 	}
 }
