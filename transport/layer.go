@@ -160,6 +160,7 @@ type listener struct {
 	network Network
 	addr    netip.AddrPort
 	udp     *net.UDPConn // UDP
+	raw     *rawUDP      // UDP: raw reads and writes, or nil
 	ln      net.Listener // TCP, TLS; raw TCP of WS and WSS
 	srv     *http.Server // WS, WSS
 	tlsConf *tls.Config  // TLS, WSS
@@ -285,7 +286,7 @@ func (l *Layer) Serve(n Network, nl net.Listener) (Listener, error) {
 }
 
 func (l *Layer) servePacket(pc *net.UDPConn, implicit bool) (*listener, error) {
-	ln := &listener{l: l, network: UDP, udp: pc, addr: addrPortOf(pc.LocalAddr())}
+	ln := &listener{l: l, network: UDP, udp: pc, raw: newRawUDP(pc), addr: addrPortOf(pc.LocalAddr())}
 	if err := l.addListener(ln); err != nil {
 		pc.Close()
 		return nil, err

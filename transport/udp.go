@@ -14,9 +14,20 @@ func (ln *listener) readLoop() {
 	l := ln.l
 	defer l.wg.Done()
 	buf := make([]byte, 1<<16)
+	var op *udpOp
+	if ln.raw != nil {
+		op = newReadOp(buf)
+	}
 	var delay time.Duration
 	for {
-		n, src, err := ln.udp.ReadFromUDPAddrPort(buf)
+		var n int
+		var src netip.AddrPort
+		var err error
+		if op != nil {
+			n, src, err = ln.raw.readFrom(op)
+		} else {
+			n, src, err = ln.udp.ReadFromUDPAddrPort(buf)
+		}
 		if err != nil {
 			if ln.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -160,7 +171,14 @@ func (l *Layer) writeUDP(ln *listener, b []byte, dst netip.AddrPort) error {
 	if l.Tap != nil {
 		l.tap(Outbound, Flow{Network: UDP, Local: ln.addr, Remote: dst}, b)
 	}
-	_, err := ln.udp.WriteToUDPAddrPort(b, dst)
+	var err error
+	if ln.raw == nil {
+		_, err = ln.udp.WriteToUDPAddrPort(b, dst)
+	} else if ok, rerr := ln.raw.writeTo(b, dst); ok {
+		err = rerr
+	} else {
+		_, err = ln.udp.WriteToUDPAddrPort(b, dst)
+	}
 	if err != nil {
 		return err
 	}
@@ -238,7 +256,7 @@ func (l *Layer) udpFor(dst netip.AddrPort) (*listener, netip.AddrPort, error) {
 	if err != nil {
 		return nil, netip.AddrPort{}, err
 	}
-	ln := &listener{l: l, network: UDP, udp: pc, addr: addrPortOf(pc.LocalAddr())}
+	ln := &listener{l: l, network: UDP, udp: pc, raw: newRawUDP(pc), addr: addrPortOf(pc.LocalAddr())}
 	l.listeners[ln] = struct{}{}
 	l.byAddr[endpoint{UDP, ln.addr}] = ln
 	l.implicit[local] = ln
