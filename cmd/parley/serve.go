@@ -44,8 +44,9 @@ listener.
 
 A configuration file (--config, YAML) names listeners, domains, a users
 file of digest HA1 hashes (see "parley passwd"), the store (bolt, memory,
-redis), TLS certificates, registrar limits, static routes, the proxy mode
-and the admin login and TLS. A listener off loopback requires a users file
+redis), TLS certificates, registrar limits, static routes, the proxy mode,
+the admin login and TLS, and procs (CPUs used: auto, the default, runs on
+one while one is enough). A listener off loopback requires a users file
 unless the file says "auth: off"; an admin listener off loopback requires
 admin_tls. Errors are reported with their line.
 
