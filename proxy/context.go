@@ -79,16 +79,10 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 		if stopped {
 			break
 		}
-		n := 0
 		// A lone target (the common case) runs on this goroutine: no new
 		// goroutine and stack per forwarded request.
 		inline := len(groups) == 1 && len(g) == 1
-		for _, t := range g {
-			if rc.start(t, inline) {
-				n++
-			}
-		}
-		for ; n > 0; n-- {
+		for n := rc.startGroup(g, inline); n > 0; n-- {
 			<-rc.done
 			rc.mu.Lock()
 			sent := rc.finalSent
@@ -101,9 +95,57 @@ func (rc *respContext) run(ctx context.Context, groups [][]Target) {
 	rc.finish()
 }
 
-// start creates the branch for t (§16.6) and runs it, on a goroutine of
-// its own unless inline; false if not started.
-func (rc *respContext) start(t Target, inline bool) bool {
+// startGroup creates the branches of a group of targets of equal q
+// (§16.6) and runs them, on goroutines of their own unless inline, and
+// returns how many it started. Every branch of the group is created
+// before any is registered or sent, and they are registered together: a
+// 2xx on the first one cannot end the search before the others are
+// started. That is what a parallel search is (§6, Definitions: it
+// "issues requests without waiting for the result of previous
+// requests"; §16.6: "It MAY start client transactions with every target
+// in parallel"); §16.7 step 10 then cancels the ones still pending.
+func (rc *respContext) startGroup(g []Target, inline bool) int {
+	type started struct {
+		ctx context.Context
+		b   *branch
+	}
+	var buf [4]started
+	bs := buf[:0]
+	for _, t := range g {
+		ctx, b := rc.prepare(t)
+		bs = append(bs, started{ctx, b})
+	}
+	rc.mu.Lock()
+	if rc.stopNew || rc.finalSent {
+		rc.mu.Unlock()
+		for _, s := range bs {
+			s.b.cancel(nil)
+		}
+		return 0
+	}
+	for _, s := range bs {
+		b := s.b
+		rc.pending = append(rc.pending, b)
+		if rc.invite() {
+			// Step 11: "If the request is an INVITE, the proxy MUST set
+			// Timer C" (§16.8 on expiry).
+			b.timerC = time.AfterFunc(rc.p.timerC(), func() { rc.timerCFired(b) })
+		}
+	}
+	rc.mu.Unlock()
+	for _, s := range bs {
+		if inline {
+			rc.runBranch(s.ctx, s.b) // reports on rc.done, buffered for every branch
+		} else {
+			go rc.runBranch(s.ctx, s.b)
+		}
+	}
+	return len(bs)
+}
+
+// prepare creates the branch for t: §16.6 steps 1–9 on its copy of the
+// request.
+func (rc *respContext) prepare(t Target) (context.Context, *branch) {
 	p := rc.p
 	req, id, strict := p.forwardCopy(rc.in, t, rc.route, rc.loop)
 	ctx, cancel := context.WithCancelCause(rc.base)
@@ -121,25 +163,7 @@ func (rc *respContext) start(t Target, inline bool) bool {
 		}
 	}
 	p.addRecordRoute(req, rc.inNet, out)
-	rc.mu.Lock()
-	if rc.stopNew || rc.finalSent {
-		rc.mu.Unlock()
-		cancel(nil)
-		return false
-	}
-	rc.pending = append(rc.pending, b)
-	if rc.invite() {
-		// Step 11: "If the request is an INVITE, the proxy MUST set Timer
-		// C" (§16.8 on expiry).
-		b.timerC = time.AfterFunc(p.timerC(), func() { rc.timerCFired(b) })
-	}
-	rc.mu.Unlock()
-	if inline {
-		rc.runBranch(ctx, b) // reports on rc.done, buffered for every branch
-	} else {
-		go rc.runBranch(ctx, b)
-	}
-	return true
+	return ctx, b
 }
 
 func (rc *respContext) timerCFired(b *branch) {

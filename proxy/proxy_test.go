@@ -952,3 +952,57 @@ func TestFailoverWhenBridging(t *testing.T) {
 		t.Errorf("Record-Route at the UAS %v, want the TCP interface on top", rr)
 	}
 }
+
+// TestParallelForkStartsEveryBranch: every branch of a group of equal q
+// is created before any is sent (§16.6, a parallel search), so a first
+// target answering 200 at once does not end the search before the second
+// one, whose next hop takes 300 ms to resolve, has been started.
+func TestParallelForkStartsEveryBranch(t *testing.T) {
+	ctx := t.Context()
+	_, fastAddr := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})
+	slowGot := make(chan *sip.Request, 4)
+	slowSrv := &stack.Server{Timers: fastTimers, Handler: stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		slowGot <- r
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})}
+	slowLn, err := slowSrv.Listen(ctx, transport.TCP, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = slowSrv.Close() })
+	ns := dnstest.ServeSlow(t, 300*time.Millisecond, "slow.test. 60 IN A 127.0.0.1")
+
+	pc, tl, udpURI, tcpURI := udpAndTCP(t)
+	psrv := &stack.Server{Timers: fastTimers, Resolver: &resolve.Resolver{Servers: []string{ns}, NoCache: true}}
+	fast := Target{URI: uri("bob", fastAddr), Q: 500, Dest: &transport.Dest{Network: transport.UDP, Addr: fastAddr}}
+	slow := Target{URI: sip.URI{Scheme: "sip", User: "bob", Host: "slow.test", Port: slowLn.Addr().Port(), Params: ";transport=tcp"}, Q: 500}
+	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: fixed(fast, slow),
+		RecordRoute: &udpURI, Listeners: []sip.URI{udpURI, tcpURI}, Domains: []string{"example.com"}}
+	psrv.Handler = p
+	if _, err := psrv.ServePacket(pc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psrv.Serve(transport.TCP, tl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = psrv.Close() })
+	if !p.bridging() {
+		t.Fatal("the proxy does not bridge transports: the second next hop would not be resolved before sending")
+	}
+	uacSrv, _ := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusNotImplemented))
+	})
+	uac := &stack.Client{Server: uacSrv}
+	res, err := uac.Do(ctx, newRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
+		stack.WithDest(transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpURI.Port)}))
+	if err != nil || res.StatusCode != sip.StatusOK {
+		t.Fatalf("MESSAGE: %v %v", res, err)
+	}
+	select {
+	case <-slowGot:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second target of the group never got the request")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -13,6 +14,13 @@ import (
 // loopback UDP port until the test ends, and returns its "ip:port". A
 // query with no matching record gets NXDOMAIN.
 func Serve(t testing.TB, rrs ...string) string {
+	t.Helper()
+	return ServeSlow(t, 0, rrs...)
+}
+
+// ServeSlow is Serve with every answer held back for delay: a next hop
+// slow to resolve.
+func ServeSlow(t testing.TB, delay time.Duration, rrs ...string) string {
 	t.Helper()
 	var zone []dns.RR
 	for _, s := range rrs {
@@ -39,6 +47,7 @@ func Serve(t testing.TB, rrs ...string) string {
 		if len(m.Answer) == 0 {
 			m.Rcode = dns.RcodeNameError
 		}
+		time.Sleep(delay)
 		_ = w.WriteMsg(m)
 	})}
 	started := make(chan struct{})
