@@ -898,17 +898,7 @@ func TestRetryBranch(t *testing.T) {
 // transport (§4.3). The target's SRV records list a TCP port where nothing
 // listens first, then the UAS: the request reaches the UAS.
 func TestFailoverWhenBridging(t *testing.T) {
-	ctx := t.Context()
-	got := make(chan *sip.Request, 2)
-	uasSrv := &stack.Server{Timers: fastTimers, Handler: stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
-		got <- r
-		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
-	})}
-	uasLn, err := uasSrv.Listen(ctx, transport.TCP, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = uasSrv.Close() })
+	got, uasAddr := tcpUAS(t)
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -917,14 +907,50 @@ func TestFailoverWhenBridging(t *testing.T) {
 	dead.Close() // connections to it are refused
 	ns := dnstest.Serve(t,
 		fmt.Sprintf("_sip._tcp.svc.test. 60 IN SRV 0 1 %d dead.svc.test.", deadPort),
-		fmt.Sprintf("_sip._tcp.svc.test. 60 IN SRV 1 1 %d live.svc.test.", uasLn.Addr().Port()),
+		fmt.Sprintf("_sip._tcp.svc.test. 60 IN SRV 1 1 %d live.svc.test.", uasAddr.Port()),
 		"dead.svc.test. 60 IN A 127.0.0.1",
 		"live.svc.test. 60 IN A 127.0.0.1")
 
+	target := sip.URI{Scheme: "sip", User: "bob", Host: "svc.test", Params: ";transport=tcp"}
+	_, tcpURI := bridgingMessage(t, ns, fixed(Target{URI: target, Q: 1000}))
+	r := <-got
+	if rr := r.RecordRoutes(); len(rr) != 2 || !sameURI(&rr[0].URI, &tcpURI) {
+		t.Errorf("Record-Route at the UAS %v, want the TCP interface on top", rr)
+	}
+}
+
+// TestParallelForkStartsEveryBranch: every branch of a group of equal q
+// is created before any is sent (§16.6, a parallel search), so a first
+// target answering 200 at once does not end the search before the second
+// one, whose next hop takes 300 ms to resolve, has been started.
+func TestParallelForkStartsEveryBranch(t *testing.T) {
+	_, fastAddr := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
+	})
+	slowGot, slowAddr := tcpUAS(t)
+	ns := dnstest.ServeSlow(t, 300*time.Millisecond, "slow.test. 60 IN A 127.0.0.1")
+
+	fast := Target{URI: uri("bob", fastAddr), Q: 500, Dest: &transport.Dest{Network: transport.UDP, Addr: fastAddr}}
+	slow := Target{URI: sip.URI{Scheme: "sip", User: "bob", Host: "slow.test", Port: slowAddr.Port(), Params: ";transport=tcp"}, Q: 500}
+	// Bridging, the proxy resolves each next hop before sending (for its
+	// Record-Route): the second one takes 300 ms.
+	bridgingMessage(t, ns, fixed(fast, slow))
+	select {
+	case <-slowGot:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second target of the group never got the request")
+	}
+}
+
+// bridgingMessage starts a proxy routing with router that listens on UDP
+// and TCP (so it bridges transports, resolving next hops itself with the
+// DNS server ns), sends it a MESSAGE for bob@example.com over UDP and
+// wants a 200. It returns the proxy's UDP and TCP URIs.
+func bridgingMessage(t *testing.T, ns string, router Router) (udpURI, tcpURI sip.URI) {
+	t.Helper()
 	pc, tl, udpURI, tcpURI := udpAndTCP(t)
 	psrv := &stack.Server{Timers: fastTimers, Resolver: &resolve.Resolver{Servers: []string{ns}, NoCache: true}}
-	target := sip.URI{Scheme: "sip", User: "bob", Host: "svc.test", Params: ";transport=tcp"}
-	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: fixed(Target{URI: target, Q: 1000}),
+	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: router,
 		RecordRoute: &udpURI, Listeners: []sip.URI{udpURI, tcpURI}, Domains: []string{"example.com"}}
 	psrv.Handler = p
 	if _, err := psrv.ServePacket(pc); err != nil {
@@ -937,72 +963,31 @@ func TestFailoverWhenBridging(t *testing.T) {
 	if !p.bridging() {
 		t.Fatal("the proxy does not bridge transports")
 	}
-
 	uacSrv, _ := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
 		_ = w.Respond(sip.NewResponse(r, sip.StatusNotImplemented))
 	})
 	uac := &stack.Client{Server: uacSrv}
-	res, err := uac.Do(ctx, newRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
+	res, err := uac.Do(t.Context(), newRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
 		stack.WithDest(transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpURI.Port)}))
 	if err != nil || res.StatusCode != sip.StatusOK {
 		t.Fatalf("MESSAGE: %v %v", res, err)
 	}
-	r := <-got
-	if rr := r.RecordRoutes(); len(rr) != 2 || !sameURI(&rr[0].URI, &tcpURI) {
-		t.Errorf("Record-Route at the UAS %v, want the TCP interface on top", rr)
-	}
+	return udpURI, tcpURI
 }
 
-// TestParallelForkStartsEveryBranch: every branch of a group of equal q
-// is created before any is sent (§16.6, a parallel search), so a first
-// target answering 200 at once does not end the search before the second
-// one, whose next hop takes 300 ms to resolve, has been started.
-func TestParallelForkStartsEveryBranch(t *testing.T) {
-	ctx := t.Context()
-	_, fastAddr := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
-		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
-	})
-	slowGot := make(chan *sip.Request, 4)
-	slowSrv := &stack.Server{Timers: fastTimers, Handler: stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
-		slowGot <- r
+// tcpUAS starts a UAS on TCP that answers every request 200 and passes it
+// on the returned channel.
+func tcpUAS(t *testing.T) (chan *sip.Request, netip.AddrPort) {
+	t.Helper()
+	got := make(chan *sip.Request, 4)
+	srv := &stack.Server{Timers: fastTimers, Handler: stack.HandlerFunc(func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
+		got <- r
 		_ = w.Respond(sip.NewResponse(r, sip.StatusOK))
 	})}
-	slowLn, err := slowSrv.Listen(ctx, transport.TCP, "127.0.0.1:0")
+	ln, err := srv.Listen(t.Context(), transport.TCP, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = slowSrv.Close() })
-	ns := dnstest.ServeSlow(t, 300*time.Millisecond, "slow.test. 60 IN A 127.0.0.1")
-
-	pc, tl, udpURI, tcpURI := udpAndTCP(t)
-	psrv := &stack.Server{Timers: fastTimers, Resolver: &resolve.Resolver{Servers: []string{ns}, NoCache: true}}
-	fast := Target{URI: uri("bob", fastAddr), Q: 500, Dest: &transport.Dest{Network: transport.UDP, Addr: fastAddr}}
-	slow := Target{URI: sip.URI{Scheme: "sip", User: "bob", Host: "slow.test", Port: slowLn.Addr().Port(), Params: ";transport=tcp"}, Q: 500}
-	p := &Proxy{Client: &stack.Client{Server: psrv}, Router: fixed(fast, slow),
-		RecordRoute: &udpURI, Listeners: []sip.URI{udpURI, tcpURI}, Domains: []string{"example.com"}}
-	psrv.Handler = p
-	if _, err := psrv.ServePacket(pc); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := psrv.Serve(transport.TCP, tl); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = psrv.Close() })
-	if !p.bridging() {
-		t.Fatal("the proxy does not bridge transports: the second next hop would not be resolved before sending")
-	}
-	uacSrv, _ := uas(t, func(_ context.Context, w stack.ResponseWriter, r *sip.Request) {
-		_ = w.Respond(sip.NewResponse(r, sip.StatusNotImplemented))
-	})
-	uac := &stack.Client{Server: uacSrv}
-	res, err := uac.Do(ctx, newRequest(sip.MESSAGE, sip.URI{Scheme: "sip", User: "bob", Host: "example.com"}),
-		stack.WithDest(transport.Dest{Network: transport.UDP, Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), udpURI.Port)}))
-	if err != nil || res.StatusCode != sip.StatusOK {
-		t.Fatalf("MESSAGE: %v %v", res, err)
-	}
-	select {
-	case <-slowGot:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the second target of the group never got the request")
-	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return got, ln.Addr()
 }
