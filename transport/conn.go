@@ -366,7 +366,8 @@ func (c *conn) serveStream() {
 		if l.Tap != nil {
 			l.tap(Inbound, c.flow(), m.AppendTo(nil))
 		}
-		if req, ok := m.(*sip.Request); ok && req.Method != sip.ACK {
+		if req, ok := m.(*sip.Request); ok && req.Method != sip.ACK && req.TopVia() != nil {
+			// Without a Via it cannot be answered (§8.2.6.2).
 			c.unanswered.Add(1)
 		}
 		l.receive(m, c.flow(), c, m.Len())

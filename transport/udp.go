@@ -172,11 +172,11 @@ func (l *Layer) writeUDP(ln *listener, b []byte, dst netip.AddrPort) error {
 		l.tap(Outbound, Flow{Network: UDP, Local: ln.addr, Remote: dst}, b)
 	}
 	var err error
-	if ln.raw == nil {
-		_, err = ln.udp.WriteToUDPAddrPort(b, dst)
-	} else if ok, rerr := ln.raw.writeTo(b, dst); ok {
-		err = rerr
-	} else {
+	raw := false
+	if ln.raw != nil {
+		raw, err = ln.raw.writeTo(b, dst)
+	}
+	if !raw {
 		_, err = ln.udp.WriteToUDPAddrPort(b, dst)
 	}
 	if err != nil {

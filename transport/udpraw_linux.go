@@ -101,20 +101,20 @@ func (r *rawUDP) readFrom(op *udpOp) (int, netip.AddrPort, error) {
 	switch op.sa.Addr.Family {
 	case syscall.AF_INET:
 		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&op.sa))
-		return op.n, netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port)), nil
+		return op.n, netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port)), nil
 	case syscall.AF_INET6:
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&op.sa))
 		a := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
 			a = a.WithZone(zoneName(sa.Scope_id))
 		}
-		return op.n, netip.AddrPortFrom(a, port(sa.Port)), nil
+		return op.n, netip.AddrPortFrom(a, ntohs(sa.Port)), nil
 	}
 	return op.n, netip.AddrPort{}, nil
 }
 
-// port converts a port in network byte order, as the kernel stores it.
-func port(p uint16) uint16 {
+// ntohs converts a port in network byte order, as the kernel stores it.
+func ntohs(p uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&p))
 	return uint16(b[0])<<8 | uint16(b[1])
 }
@@ -145,7 +145,7 @@ func (r *rawUDP) writeTo(b []byte, dst netip.AddrPort) (ok bool, err error) {
 	if r.inet6 {
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&op.sa))
 		*sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
-		setPort(&sa.Port, dst.Port())
+		htons(&sa.Port, dst.Port())
 		op.salen = syscall.SizeofSockaddrInet6
 	} else {
 		if a.Is4In6() {
@@ -157,7 +157,7 @@ func (r *rawUDP) writeTo(b []byte, dst netip.AddrPort) (ok bool, err error) {
 		}
 		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&op.sa))
 		*sa = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
-		setPort(&sa.Port, dst.Port())
+		htons(&sa.Port, dst.Port())
 		op.salen = syscall.SizeofSockaddrInet4
 	}
 	err = r.rc.Write(op.fn)
@@ -169,8 +169,8 @@ func (r *rawUDP) writeTo(b []byte, dst netip.AddrPort) (ok bool, err error) {
 	return true, err
 }
 
-// setPort stores port in network byte order.
-func setPort(dst *uint16, port uint16) {
+// htons stores port in network byte order.
+func htons(dst *uint16, port uint16) {
 	b := (*[2]byte)(unsafe.Pointer(dst))
 	b[0], b[1] = byte(port>>8), byte(port)
 }
